@@ -1,0 +1,27 @@
+/** Host (CPU) arrays behind tensors: the CPU backend and the CPU reference kernels build on these. */
+import type { DType, Shape, TypedData } from "./backend.ts";
+import { Storage, Tensor } from "./tensor.ts";
+
+export function newArray(dtype: DType, n: number): TypedData {
+  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+}
+
+export function dtypeOf(data: TypedData): DType {
+  return data instanceof Float64Array ? "float64" : "float32";
+}
+
+/** Wrap a host array as a tensor on the device of `like` (the CPU backend), with like's dtype. */
+export function hostTensor(like: Tensor, data: TypedData, shape: Shape): Tensor {
+  return new Tensor(shape, like.dtype, new Storage(like.device, data, data.byteLength));
+}
+
+/** Row-major strides of a shape. */
+export function stridesOf(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}

@@ -120,6 +120,16 @@ export class Tensor {
     return this;
   }
 
+  /** Take `src`'s data as this tensor's own (same shape and device); for in-place parameter updates. */
+  assign(src: Tensor): void {
+    if (!shapeEquals(src.shape, this.shape) || src.device !== this.device || src.dtype !== this.dtype) {
+      throw new Error(`assign: [${src.shape}] ${src.dtype} on ${src.device.name} into [${this.shape}] ${this.dtype}`);
+    }
+    src.storage.refs++;
+    this.#storage?.unref();
+    this.#storage = src.storage;
+  }
+
   dispose(): void {
     const s = this.#storage;
     if (!s) return;

@@ -1,0 +1,37 @@
+/**
+ * The SSIM map as the engine's `ssimMap` returns it: only where the 11x11 Gaussian window (sigma 1.5,
+ * K1 0.01, K2 0.03) fits, i.e. [N, C, H - 10, W - 10], equal to skimage's full map cropped by 5 px.
+ * Evaluation reads it at H x W, so it is padded back with zeros; the content region must lie inside
+ * the valid part (our 128x128 patches keep a ~90 px content square in the centre).
+ */
+import { type BatchShape, checkBatch } from "./image_batch.ts";
+
+export const SSIM_BORDER = 5;
+
+/** Pads a valid SSIM map [N, C, H-10, W-10] to [N, C, H, W] with zeros; checks the content avoids the border. */
+export function padValidSsim(validSsim: Float32Array, shape: BatchShape, content: Uint8Array): Float32Array {
+  const [n, c, h, w] = shape;
+  const vh = h - 2 * SSIM_BORDER, vw = w - 2 * SSIM_BORDER;
+  if (validSsim.length !== n * c * vh * vw) {
+    throw new Error(`valid SSIM map has ${validSsim.length} values, expected [${n}, ${c}, ${vh}, ${vw}]`);
+  }
+  const padded = new Float32Array(n * c * h * w);
+  checkBatch("padded SSIM map", padded, shape, content);
+  for (let i = 0; i < content.length; i++) {
+    const x = i % w, y = (i - x) / w;
+    if (
+      content[i] !== 0 && (x < SSIM_BORDER || y < SSIM_BORDER || x >= w - SSIM_BORDER || y >= h - SSIM_BORDER)
+    ) {
+      throw new Error(
+        `content pixel (x ${x}, y ${y}) is within ${SSIM_BORDER} px of the ${h}x${w} border, where SSIM is undefined`,
+      );
+    }
+  }
+  for (let plane = 0; plane < n * c; plane++) {
+    for (let y = 0; y < vh; y++) {
+      const from = (plane * vh + y) * vw;
+      padded.set(validSsim.subarray(from, from + vw), (plane * h + y + SSIM_BORDER) * w + SSIM_BORDER);
+    }
+  }
+  return padded;
+}

@@ -9,7 +9,12 @@ import { createImage, type Image, toChannels } from "./image.ts";
 import { type PngLayout, readImageHeader, readPngLayout } from "./image_header.ts";
 
 /** Adam7 passes: [x start, y start, x step, y step]. */
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
+  0,
+  1,
+  1,
+  2,
+]];
 
 /** Decodes PNG or JPEG bytes (recognised by content, not by name) to an image with the file's own channels. */
 export function decodeImage(bytes: Uint8Array, name: string): Image {
@@ -110,18 +115,32 @@ function unpackSamples(packed: Uint8Array, width: number, height: number, depth:
 }
 
 /** Palette images become RGB; a palette's transparency is ignored (the data sets are opaque). */
-function fromPalette(indices: ArrayLike<number>, palette: number[][], width: number, height: number, name: string) {
+function fromPalette(
+  indices: ArrayLike<number>,
+  palette: number[][],
+  width: number,
+  height: number,
+  name: string,
+) {
   const image = createImage(3, height, width);
   const plane = width * height;
   for (let i = 0; i < plane; i++) {
     const colour = palette[indices[i]];
-    if (!colour) throw new Error(`${name} uses palette index ${indices[i]}, but the palette has ${palette.length}`);
+    if (!colour) {
+      throw new Error(`${name} uses palette index ${indices[i]}, but the palette has ${palette.length}`);
+    }
     for (let c = 0; c < 3; c++) image.data[c * plane + i] = colour[c] / 255;
   }
   return image;
 }
 
-function fromInterleaved(samples: ArrayLike<number>, channels: number, height: number, width: number, scale: number) {
+function fromInterleaved(
+  samples: ArrayLike<number>,
+  channels: number,
+  height: number,
+  width: number,
+  scale: number,
+) {
   const image = createImage(channels, height, width);
   const plane = height * width;
   for (let c = 0; c < channels; c++) {

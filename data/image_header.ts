@@ -83,10 +83,14 @@ function parseIhdr(view: DataView, at: number, name: string): Omit<PngLayout, "i
   if (width === 0 || height === 0) throw new Error(`${name} is a zero-size image (${width}x${height})`);
   const samplesPerPixel = PNG_SAMPLES[colourType];
   if (samplesPerPixel === undefined) {
-    throw new Error(`${name} has PNG colour type ${colourType}, an unsupported format (expected 0, 2, 3, 4 or 6)`);
+    throw new Error(
+      `${name} has PNG colour type ${colourType}, an unsupported format (expected 0, 2, 3, 4 or 6)`,
+    );
   }
   if (![1, 2, 4, 8, 16].includes(bitDepth)) {
-    throw new Error(`${name} has PNG bit depth ${bitDepth}, an unsupported format (expected 1, 2, 4, 8 or 16)`);
+    throw new Error(
+      `${name} has PNG bit depth ${bitDepth}, an unsupported format (expected 1, 2, 4, 8 or 16)`,
+    );
   }
   const channels = colourType === 3 ? 3 : samplesPerPixel;
   const interlaced = view.getUint8(at + 12) === 1;
@@ -110,7 +114,9 @@ function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
       const components = view.getUint8(offset + 9);
       if (width === 0 || height === 0) throw new Error(`${name} is a zero-size image (${width}x${height})`);
       if (components !== 1 && components !== 3) {
-        throw new Error(`${name} is a JPEG with ${components} components, an unsupported format (expected 1 or 3)`);
+        throw new Error(
+          `${name} is a JPEG with ${components} components, an unsupported format (expected 1 or 3)`,
+        );
       }
       return { format: "jpeg", width, height, channels: components, bitDepth: 8 };
     }

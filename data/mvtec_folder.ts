@@ -67,7 +67,9 @@ function stem(fileName: string): string {
 /** Lists images in a leaf folder (e.g. train/good) and warns about anything else found there. */
 async function listImages(root: string, folder: string, warnings: string[]): Promise<string[]> {
   const { images, folders, others } = await list(join(root, folder));
-  for (const name of folders) warnings.push(`${folder}/${name}/ is a folder inside ${folder}/: it is ignored`);
+  for (const name of folders) {
+    warnings.push(`${folder}/${name}/ is a folder inside ${folder}/: it is ignored`);
+  }
   for (const name of others) warnings.push(`${folder}/${name} is not a PNG or JPEG image: it is ignored`);
   return images;
 }
@@ -101,17 +103,25 @@ export async function scanClassFolder(root: string): Promise<FolderScan> {
     return scan;
   }
   if (!await isDirectory(join(root, "train", GOOD))) {
-    problems.push(`train/good is missing: put the defect-free training images in ${join(root, "train", GOOD)}`);
+    problems.push(
+      `train/good is missing: put the defect-free training images in ${join(root, "train", GOOD)}`,
+    );
   } else {
     const train = await listImages(root, "train/good", warnings);
-    if (train.length === 0) problems.push("train/good is empty: it needs defect-free training images (PNG or JPEG)");
+    if (train.length === 0) {
+      problems.push("train/good is empty: it needs defect-free training images (PNG or JPEG)");
+    }
     for (const file of train) scan.images.push({ name: `train/good/${file}`, split: "train", defect: GOOD });
   }
   const test = await list(join(root, "test"));
   for (const name of [...test.images, ...test.others]) {
-    warnings.push(`test/${name} is a file directly under test/: test images belong in test/good or test/<defect>`);
+    warnings.push(
+      `test/${name} is a file directly under test/: test images belong in test/good or test/<defect>`,
+    );
   }
-  if (!test.folders.includes(GOOD)) warnings.push("test/good is missing: image-level scores will have no good images");
+  if (!test.folders.includes(GOOD)) {
+    warnings.push("test/good is missing: image-level scores will have no good images");
+  }
   for (const defect of test.folders) {
     const files = await listImages(root, `test/${defect}`, warnings);
     if (files.length === 0) warnings.push(`test/${defect} is empty: it is ignored`);
@@ -163,7 +173,9 @@ async function reportMasksWithoutFolder(root: string, testFolders: string[], pro
   if (!await isDirectory(join(root, "ground_truth"))) return;
   for (const defect of (await list(join(root, "ground_truth"))).folders) {
     if (!testFolders.includes(defect)) {
-      problems.push(`ground_truth/${defect} has masks but test/${defect} does not exist: add the images or remove it`);
+      problems.push(
+        `ground_truth/${defect} has masks but test/${defect} does not exist: add the images or remove it`,
+      );
     }
   }
 }

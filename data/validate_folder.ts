@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { binariseMask } from "./image.ts";
 import { decodeImage } from "./image_file.ts";
 import { readImageHeader } from "./image_header.ts";
-import { type ScannedImage, scanClassFolder } from "./mvtec_folder.ts";
+import { scanClassFolder, type ScannedImage } from "./mvtec_folder.ts";
 
 export interface GroupSummary {
   split: "train" | "test";
@@ -59,7 +59,9 @@ export async function validateClassFolder(root: string): Promise<ClassFolderRepo
     summary.groups.push({ ...group, maskCoverage: pixels > 0 ? defectPixels / pixels : 0 });
   }
   if (Object.keys(summary.channels).length > 1) {
-    warnings.push(`images mix channel counts (${describeCounts(summary.channels)}): they are converted to one`);
+    warnings.push(
+      `images mix channel counts (${describeCounts(summary.channels)}): they are converted to one`,
+    );
   }
   return { summary, problems, warnings };
 }
@@ -92,7 +94,9 @@ async function checkImage(
     return { pixels, defectPixels: 0 };
   }
   if (mask.width !== header.width || mask.height !== header.height) {
-    problems.push(`${image.mask} is ${mask.width}x${mask.height}, image is ${size}: masks must match their image`);
+    problems.push(
+      `${image.mask} is ${mask.width}x${mask.height}, image is ${size}: masks must match their image`,
+    );
     return { pixels, defectPixels: 0 };
   }
   if (mask.data.some((v) => v > 0 && v < 1)) summary.softMasks++;
@@ -113,8 +117,14 @@ const CHANNEL_NAMES: Record<string, string> = { 1: "gray", 2: "gray+alpha", 3: "
 export function describeSummary(summary: FolderSummary): string[] {
   const lines = [`class folder ${summary.root}`];
   for (const group of summary.groups) {
-    const coverage = group.defect === "good" ? "" : `, mask coverage ${(100 * group.maskCoverage).toFixed(2)}%`;
-    lines.push(`  ${`${group.split}/${group.defect}`.padEnd(24)} ${String(group.images).padStart(5)} images${coverage}`);
+    const coverage = group.defect === "good"
+      ? ""
+      : `, mask coverage ${(100 * group.maskCoverage).toFixed(2)}%`;
+    lines.push(
+      `  ${`${group.split}/${group.defect}`.padEnd(24)} ${
+        String(group.images).padStart(5)
+      } images${coverage}`,
+    );
   }
   const sizes = Object.entries(summary.sizes).sort((a, b) => b[1] - a[1]);
   const shown = sizes.slice(0, 5).map(([size, n]) => `${size} (${n})`).join(", ");

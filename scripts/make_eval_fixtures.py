@@ -168,7 +168,17 @@ def ssim_case():
         )[1][5:-5, 5:-5]
         for c in range(2)
     ]
-    return {"shape": [1, 2, 24, 24], "x": floats(x), "y": floats(y), "validSsim": [float(v) for v in np.ravel(maps)]}
+    mean_ssim = structural_similarity(
+        x.astype(np.float64), y.astype(np.float64), gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False, data_range=1.0, channel_axis=0,
+    )
+    return {
+        "shape": [1, 2, 24, 24],
+        "x": floats(x),
+        "y": floats(y),
+        "validSsim": [float(v) for v in np.ravel(maps)],
+        "meanSsim": float(mean_ssim),
+    }
 
 
 def write(name, value):

@@ -35,7 +35,10 @@ export interface SsimCase {
   shape: [number, number, number, number];
   x: number[];
   y: number[];
+  /** skimage's SSIM map of each channel, cropped by 5 px: [N, C, H - 10, W - 10]. */
   validSsim: number[];
+  /** skimage's mean SSIM, averaged over channels. */
+  meanSsim: number;
 }
 
 const DATA = new URL("../../shared/data/", import.meta.url);

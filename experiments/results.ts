@@ -1,0 +1,109 @@
+/**
+ * What every run of the protocol writes (its `result.json`) and what the report reads. Plain JSON,
+ * so runs spread over many machines can be collected into one report.
+ */
+
+/** The paper's four configurations (Section 8.1), in the column order of its tables. */
+export const CONFIGURATIONS = ["ae", "stn-frozen", "stn-random", "stn-finetune"] as const;
+export type Configuration = typeof CONFIGURATIONS[number];
+
+/** Column heads as the paper abbreviates them. */
+export const CONFIGURATION_LABELS: Record<Configuration, string> = {
+  "ae": "AE",
+  "stn-frozen": "S+AE pre-tr. frz. S w.",
+  "stn-random": "S+AE rnd. in. S w.",
+  "stn-finetune": "S+AE pre-tr. n. frz. S w.",
+};
+
+export interface EpochLosses {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  valLoss: number;
+}
+
+/** Pixel-level detection figures of one residual kind; null where a metric is undefined (with the reason). */
+export interface DetectionFigures {
+  rocAuc: number | null;
+  averagePrecision: number | null;
+  iouAuc: number | null;
+  aupro: number | null;
+  imageAuroc: number | null;
+  f1: number | null;
+  f1Threshold: number | null;
+  undefinedReasons: string[];
+}
+
+export interface ConfigurationResult {
+  kind: "configuration";
+  id: string;
+  className: string;
+  configuration: Configuration;
+  seed: number;
+  curve: EpochLosses[];
+  /** Tables 3-5: over held-out defect-free patches, content region only. */
+  mse255: number;
+  ssim: number;
+  detection: { ssim: DetectionFigures; l2: DetectionFigures };
+  imagesPerSecond: number;
+  trainSeconds: number;
+  /** PNG file names (relative to the run folder) of the example grid: input, normalised, reconstruction, residual, truth. */
+  exampleGrid: string | null;
+}
+
+export interface OrientationSpread {
+  /** Circular standard deviation of the normalised orientation, degrees, axial (mod 180). */
+  std: number;
+  /** Mean resultant length of the doubled angles, 0 (uniform) to 1 (all equal). */
+  resultant: number;
+}
+
+export interface PretrainResult {
+  kind: "pretrain";
+  id: string;
+  className: string;
+  seed: number;
+  lr: number;
+  steps: number;
+  before: OrientationSpread;
+  after: OrientationSpread;
+  curve: EpochLosses[];
+  weights: string;
+}
+
+export interface SamplerRoundTrip {
+  sampler: "exact" | "naive";
+  meanError255: number;
+  maxError255: number;
+  /** Histogram of |difference| on the 0-255 scale over the content region. */
+  histogram: { from: number; to: number; count: number }[];
+  differenceImage: string;
+}
+
+export interface Fig4Result {
+  kind: "fig4";
+  id: string;
+  className: string;
+  angle: number;
+  input: string;
+  samplers: SamplerRoundTrip[];
+}
+
+export interface Fig7Result {
+  kind: "fig7";
+  id: string;
+  className: string;
+  samples: { name: string; angles: number[]; losses: number[] }[];
+}
+
+export type RunResult = ConfigurationResult | PretrainResult | Fig4Result | Fig7Result;
+
+export interface ProtocolSummary {
+  preset: string;
+  device: string;
+  classes: string[];
+  seeds: number[];
+  startedAt: string;
+  wallSeconds: number;
+  settings: Record<string, unknown>;
+}

@@ -1,0 +1,42 @@
+/**
+ * The WebGPU backend: memory on the runtime's buffer pool, kernels in WGSL. Each op's kernel lives in
+ * `kernels/<op>.ts`, named after the CPU reference in `engine/ops/<op>.ts`; this file gathers them.
+ */
+import { Storage, Tensor } from "../engine/tensor.ts";
+import { GpuRuntime, type GpuStorage, type WebGPUBackend } from "./runtime.ts";
+import { fullGpu } from "./full.ts";
+
+/** Why there is no adapter and how to get one. */
+export const NO_ADAPTER_MESSAGE =
+  "webgpu: no WebGPU adapter found. On a machine without a GPU, install Mesa's software Vulkan driver " +
+  "(Debian: `apt-get install mesa-vulkan-drivers`; run with --unstable-webgpu and DENO_WEBGPU_BACKEND=vulkan), " +
+  "or use --device cpu.";
+
+/** The WebGPU backend on the system's adapter; throws NO_ADAPTER_MESSAGE when there is none. */
+export async function createWebGPUBackend(): Promise<WebGPUBackend> {
+  const runtime = await GpuRuntime.create();
+  if (!runtime) throw new Error(NO_ADAPTER_MESSAGE);
+  const gpuKernels = {
+    name: "webgpu",
+    runtime,
+    fromData(data, shape) {
+      if (data instanceof Float64Array) {
+        throw new Error(
+          `webgpu: float64 data of shape [${shape}]; webgpu tensors are float32 (float64 is CPU-only)`,
+        );
+      }
+      const storage: GpuStorage = { buffer: runtime.acquire(data.byteLength), bytes: data.byteLength };
+      runtime.upload(storage.buffer, data as Float32Array<ArrayBuffer>);
+      return new Tensor(shape, "float32", new Storage(gpu, storage, data.byteLength));
+    },
+    async read(x) {
+      const { buffer, bytes } = x.storage.handle as GpuStorage;
+      return new Float32Array(await runtime.read(buffer, bytes));
+    },
+    release: (storage) => runtime.release((storage as GpuStorage).buffer),
+    flush: () => runtime.flush(),
+    full: (shape, value, dtype) => fullGpu(gpu, shape, value, dtype),
+  } satisfies Partial<WebGPUBackend>;
+  const gpu = gpuKernels as unknown as WebGPUBackend;
+  return gpu;
+}

@@ -9,6 +9,9 @@ import { elementwiseCpu } from "./ops/elementwise.ts";
 import { reduceCpu } from "./ops/reduce.ts";
 import { shapeCpu } from "./ops/shape.ts";
 import { matmulCpu } from "./ops/matmul.ts";
+import { conv2dCpu } from "./ops/conv2d.ts";
+import { filter2dCpu } from "./ops/filter2d.ts";
+import { gridSampleCpu } from "./ops/grid_sample.ts";
 
 const cpuKernels = {
   name: "cpu",
@@ -25,6 +28,9 @@ const cpuKernels = {
   ...reduceCpu,
   ...shapeCpu,
   ...matmulCpu,
+  ...conv2dCpu,
+  ...filter2dCpu,
+  ...gridSampleCpu,
 } satisfies Partial<Backend>;
 
 export const cpu: Backend = cpuKernels as unknown as Backend;

@@ -3,3 +3,6 @@ export * from "./elementwise.ts";
 export { mean, sum } from "./reduce.ts";
 export * from "./shape.ts";
 export * from "./matmul.ts";
+export { conv2d, convTranspose2d } from "./conv2d.ts";
+export { filter2d, gaussianKernel, SOBEL_X } from "./filter2d.ts";
+export { affineGrid, gridSample, rotationTheta } from "./grid_sample.ts";

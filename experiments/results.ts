@@ -3,17 +3,21 @@
  * so runs spread over many machines can be collected into one report.
  */
 
-/** The paper's four configurations (Section 8.1), in the column order of its tables. */
-export const CONFIGURATIONS = ["ae", "stn-frozen", "stn-random", "stn-finetune"] as const;
-export type Configuration = typeof CONFIGURATIONS[number];
+import {
+  type Configuration as ConfigurationSpec,
+  CONFIGURATIONS as SECTION_8_1,
+} from "../train/configurations.ts";
+
+export type Configuration = ConfigurationSpec["name"];
+
+/** The four configurations in the column order of the paper's tables (3-9). */
+export const CONFIGURATIONS: readonly Configuration[] = ["ae", "stn-frozen", "stn-random", "stn-finetuned"];
 
 /** Column heads as the paper abbreviates them. */
-export const CONFIGURATION_LABELS: Record<Configuration, string> = {
-  "ae": "AE",
-  "stn-frozen": "S+AE pre-tr. frz. S w.",
-  "stn-random": "S+AE rnd. in. S w.",
-  "stn-finetune": "S+AE pre-tr. n. frz. S w.",
-};
+export const CONFIGURATION_LABELS = Object.fromEntries(SECTION_8_1.map((c) => [c.name, c.label])) as Record<
+  Configuration,
+  string
+>;
 
 export interface EpochLosses {
   epoch: number;

@@ -27,8 +27,22 @@ const SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json";
 export function learningCurves(results: ConfigurationResult[]): Chart {
   const values = results.flatMap((r) =>
     r.curve.flatMap((e) => [
-      { class: r.className, configuration: CONFIGURATION_LABELS[r.configuration], seed: r.seed, epoch: e.epoch, split: "train", loss: e.trainLoss },
-      { class: r.className, configuration: CONFIGURATION_LABELS[r.configuration], seed: r.seed, epoch: e.epoch, split: "validation", loss: e.valLoss },
+      {
+        class: r.className,
+        configuration: CONFIGURATION_LABELS[r.configuration],
+        seed: r.seed,
+        epoch: e.epoch,
+        split: "train",
+        loss: e.trainLoss,
+      },
+      {
+        class: r.className,
+        configuration: CONFIGURATION_LABELS[r.configuration],
+        seed: r.seed,
+        epoch: e.epoch,
+        split: "validation",
+        loss: e.valLoss,
+      },
     ])
   );
   return {
@@ -44,7 +58,13 @@ export function learningCurves(results: ConfigurationResult[]): Chart {
         mark: { type: "line", point: true },
         encoding: {
           x: { field: "epoch", type: "quantitative" },
-          y: { aggregate: "mean", field: "loss", type: "quantitative", scale: { type: "log" }, title: "loss" },
+          y: {
+            aggregate: "mean",
+            field: "loss",
+            type: "quantitative",
+            scale: { type: "log" },
+            title: "loss",
+          },
           color: { field: "configuration", type: "nominal" },
           strokeDash: { field: "split", type: "nominal" },
         },
@@ -83,7 +103,9 @@ export function samplerHistograms(fig4: Fig4Result): Chart {
 /** Fig. 7: the orientation loss (Eq. 7) against the rotation angle. */
 export function lossVersusAngle(fig7: Fig7Result[]): Chart {
   const values = fig7.flatMap((f) =>
-    f.samples.flatMap((s) => s.angles.map((a, i) => ({ class: f.className, sample: s.name, angle: a, loss: s.losses[i] })))
+    f.samples.flatMap((s) =>
+      s.angles.map((a, i) => ({ class: f.className, sample: s.name, angle: a, loss: s.losses[i] }))
+    )
   );
   return {
     name: "fig7_loss_vs_angle",

@@ -2,7 +2,12 @@
  * The paper's findings, each checked against this run: held, did not hold, or could not be judged,
  * with the figures that decided it.
  */
-import type { ConfigurationResult, Configuration, Fig4Result, PretrainResult } from "../experiments/results.ts";
+import type {
+  Configuration,
+  ConfigurationResult,
+  Fig4Result,
+  PretrainResult,
+} from "../experiments/results.ts";
 import { summarise } from "./tables.ts";
 
 export interface Claim {
@@ -16,8 +21,14 @@ type Pick = (r: ConfigurationResult) => number | null;
 
 const fmt = (v: number) => (Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(4));
 
-function meanOf(results: ConfigurationResult[], className: string, config: Configuration, pick: Pick): number | null {
-  return summarise(results.filter((r) => r.className === className && r.configuration === config).map(pick)).mean;
+function meanOf(
+  results: ConfigurationResult[],
+  className: string,
+  config: Configuration,
+  pick: Pick,
+): number | null {
+  return summarise(results.filter((r) => r.className === className && r.configuration === config).map(pick))
+    .mean;
 }
 
 /** "a beats b" on one class and figure; lower or higher is better. */
@@ -45,20 +56,25 @@ export function checkClaims(
 ): Claim[] {
   const claims: Claim[] = [];
   if (fig4) {
-    const exact = fig4.samplers.find((s) => s.sampler === "exact"), naive = fig4.samplers.find((s) => s.sampler === "naive");
+    const exact = fig4.samplers.find((s) => s.sampler === "exact"),
+      naive = fig4.samplers.find((s) => s.sampler === "naive");
     if (exact && naive) {
       claims.push({
         section: "Fig. 4",
-        claim: `the TensorFlow STN sampler leaves a larger ${fig4.angle}° round-trip error than an exact sampler`,
+        claim:
+          `the TensorFlow STN sampler leaves a larger ${fig4.angle}° round-trip error than an exact sampler`,
         held: naive.meanError255 > exact.meanError255,
-        evidence: `mean |error| ${exact.meanError255.toFixed(2)} (exact) vs ${naive.meanError255.toFixed(2)} (naive) grey levels`,
+        evidence: `mean |error| ${exact.meanError255.toFixed(2)} (exact) vs ${
+          naive.meanError255.toFixed(2)
+        } (naive) grey levels`,
       });
     }
   }
   for (const c of classes) {
     const rs = pretrain.filter((p) => p.className === c);
     if (rs.length) {
-      const before = summarise(rs.map((r) => r.before.std)).mean!, after = summarise(rs.map((r) => r.after.std)).mean!;
+      const before = summarise(rs.map((r) => r.before.std)).mean!,
+        after = summarise(rs.map((r) => r.after.std)).mean!;
       claims.push({
         section: "Section 6",
         claim: `pre-training normalises the orientation of ${c} (the spread shrinks)`,
@@ -71,33 +87,88 @@ export function checkClaims(
   const roc: Pick = (r) => r.detection.ssim.rocAuc, pr: Pick = (r) => r.detection.ssim.averagePrecision;
   for (const c of classes) {
     const s = "Tables 3-5";
-    claims.push(compare(s, `pre-trained frozen STN has lower MSE than the plain AE on ${c}`, results, c, ["stn-frozen", "ae"], mse, "lower"));
-    claims.push(compare(s, `pre-trained frozen STN has higher SSIM than the plain AE on ${c}`, results, c, ["stn-frozen", "ae"], ssim, "higher"));
-    claims.push(compare(s, `a randomly initialised STN does not improve the MSE of the plain AE on ${c}`, results, c, ["stn-random", "ae"], mse, "lower", false));
+    claims.push(
+      compare(
+        s,
+        `pre-trained frozen STN has lower MSE than the plain AE on ${c}`,
+        results,
+        c,
+        ["stn-frozen", "ae"],
+        mse,
+        "lower",
+      ),
+    );
+    claims.push(
+      compare(
+        s,
+        `pre-trained frozen STN has higher SSIM than the plain AE on ${c}`,
+        results,
+        c,
+        ["stn-frozen", "ae"],
+        ssim,
+        "higher",
+      ),
+    );
+    claims.push(
+      compare(
+        s,
+        `a randomly initialised STN does not improve the MSE of the plain AE on ${c}`,
+        results,
+        c,
+        ["stn-random", "ae"],
+        mse,
+        "lower",
+        false,
+      ),
+    );
   }
   const finetuneWorse = classes.map((c) => {
-    const f = meanOf(results, c, "stn-finetune", mse), z = meanOf(results, c, "stn-frozen", mse);
+    const f = meanOf(results, c, "stn-finetuned", mse), z = meanOf(results, c, "stn-frozen", mse);
     return f === null || z === null ? null : f > z;
   });
   if (finetuneWorse.every((v) => v !== null) && classes.length) {
     const n = finetuneWorse.filter(Boolean).length;
     claims.push({
       section: "Section 8.1",
-      claim: "fine-tuning the pre-trained STN gives lower quality (MSE) than freezing it in most classes (paper: 2 of 3)",
+      claim:
+        "fine-tuning the pre-trained STN gives lower quality (MSE) than freezing it in most classes (paper: 2 of 3)",
       held: n > classes.length / 2,
       evidence: `fine-tuned worse in ${n} of ${classes.length} classes`,
     });
   }
   for (const c of classes) {
     const s = "Tables 6-8";
-    claims.push(compare(s, `frozen STN has a higher SSIM-residual ROC AUC than the plain AE on ${c}`, results, c, ["stn-frozen", "ae"], roc, "higher"));
-    claims.push(compare(s, `frozen STN has a higher SSIM-residual PR AUC than the plain AE on ${c}`, results, c, ["stn-frozen", "ae"], pr, "higher"));
-    const ssimRoc = meanOf(results, c, "ae", roc), l2Roc = meanOf(results, c, "ae", (r) => r.detection.l2.rocAuc);
+    claims.push(
+      compare(
+        s,
+        `frozen STN has a higher SSIM-residual ROC AUC than the plain AE on ${c}`,
+        results,
+        c,
+        ["stn-frozen", "ae"],
+        roc,
+        "higher",
+      ),
+    );
+    claims.push(
+      compare(
+        s,
+        `frozen STN has a higher SSIM-residual PR AUC than the plain AE on ${c}`,
+        results,
+        c,
+        ["stn-frozen", "ae"],
+        pr,
+        "higher",
+      ),
+    );
+    const ssimRoc = meanOf(results, c, "ae", roc),
+      l2Roc = meanOf(results, c, "ae", (r) => r.detection.l2.rocAuc);
     claims.push({
       section: "Section 8.2",
       claim: `the SSIM residual detects defects better than the L2 residual (plain AE, ROC AUC) on ${c}`,
       held: ssimRoc === null || l2Roc === null ? null : ssimRoc > l2Roc,
-      evidence: ssimRoc === null || l2Roc === null ? "not measured in this run" : `${fmt(ssimRoc)} vs ${fmt(l2Roc)}`,
+      evidence: ssimRoc === null || l2Roc === null
+        ? "not measured in this run"
+        : `${fmt(ssimRoc)} vs ${fmt(l2Roc)}`,
     });
   }
   return claims;

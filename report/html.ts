@@ -4,7 +4,14 @@
  * metrics.json (every number, per seed) and charts/*.vl.json + .svg.
  */
 import { encodeBase64 } from "./base64.ts";
-import { type Chart, learningCurves, lossVersusAngle, pretrainCurves, renderSvg, samplerHistograms } from "./charts.ts";
+import {
+  type Chart,
+  learningCurves,
+  lossVersusAngle,
+  pretrainCurves,
+  renderSvg,
+  samplerHistograms,
+} from "./charts.ts";
 import { checkClaims, claimMark } from "./claims.ts";
 import {
   detectionTable,
@@ -33,7 +40,8 @@ export interface ReportFiles {
   markdown: string;
 }
 
-const STYLE = `body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222}
+const STYLE =
+  `body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}td.best{font-weight:bold;background:#eef6ee}.note{color:#666;font-size:12px}
 .yes{color:#176b1c;font-weight:bold}.no{color:#a11;font-weight:bold}.grid img{image-rendering:pixelated;width:128px;margin:1px}
@@ -43,7 +51,11 @@ function pngTag(bytes: Uint8Array, alt: string): string {
   return `<img alt="${escapeHtml(alt)}" src="data:image/png;base64,${encodeBase64(bytes)}">`;
 }
 
-export async function writeReport(outDir: string, summary: ProtocolSummary, results: RunResult[]): Promise<ReportFiles> {
+export async function writeReport(
+  outDir: string,
+  summary: ProtocolSummary,
+  results: RunResult[],
+): Promise<ReportFiles> {
   const configs = results.filter((r): r is ConfigurationResult => r.kind === "configuration");
   const pretrain = results.filter((r): r is PretrainResult => r.kind === "pretrain");
   const fig4 = results.find((r): r is Fig4Result => r.kind === "fig4") ?? null;
@@ -79,7 +91,9 @@ export async function writeReport(outDir: string, summary: ProtocolSummary, resu
   const grids: string[] = [];
   if (fig4) {
     const images = [pngTag(await runFile(fig4.id, fig4.input), "input")];
-    for (const s of fig4.samplers) images.push(pngTag(await runFile(fig4.id, s.differenceImage), `${s.sampler} difference`));
+    for (const s of fig4.samplers) {
+      images.push(pngTag(await runFile(fig4.id, s.differenceImage), `${s.sampler} difference`));
+    }
     grids.push(
       `<h3>Fig. 4: input, then |difference| ×8 after the round trip with the exact and the naive sampler</h3><div class="grid">${
         images.join("")
@@ -89,7 +103,9 @@ export async function writeReport(outDir: string, summary: ProtocolSummary, resu
   for (const r of configs) {
     if (!r.exampleGrid) continue;
     grids.push(
-      `<h4>${escapeHtml(r.className)}, ${escapeHtml(CONFIGURATION_LABELS[r.configuration])}, seed ${r.seed}</h4><div class="grid">${
+      `<h4>${escapeHtml(r.className)}, ${
+        escapeHtml(CONFIGURATION_LABELS[r.configuration])
+      }, seed ${r.seed}</h4><div class="grid">${
         pngTag(await runFile(r.id, r.exampleGrid), `${r.id} examples`)
       }</div>`,
     );
@@ -104,8 +120,12 @@ export async function writeReport(outDir: string, summary: ProtocolSummary, resu
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Orientation-normalised autoencoders: reproduction report</title><style>${STYLE}</style></head><body>
 <h1>Rádli &amp; Czúni (2022), reproduced</h1>
-<p>Preset <b>${escapeHtml(summary.preset)}</b> on <b>${escapeHtml(summary.device)}</b>; classes ${escapeHtml(classes.join(", "))};
-seeds ${escapeHtml(summary.seeds.join(", "))}; started ${escapeHtml(summary.startedAt)}; wall time ${(summary.wallSeconds / 60).toFixed(1)} min.
+<p>Preset <b>${escapeHtml(summary.preset)}</b> on <b>${escapeHtml(summary.device)}</b>; classes ${
+    escapeHtml(classes.join(", "))
+  };
+seeds ${escapeHtml(summary.seeds.join(", "))}; started ${escapeHtml(summary.startedAt)}; wall time ${
+    (summary.wallSeconds / 60).toFixed(1)
+  } min.
 Cells are mean ± sample standard deviation over seeds; the best of a row is in bold.</p>
 <h2>The paper's claims in this run</h2>
 <table><thead><tr><th>where</th><th>claim</th><th>held</th><th>evidence (this run)</th></tr></thead><tbody>

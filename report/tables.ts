@@ -5,9 +5,9 @@
 import { rankConfigurations } from "../eval/ranking.ts";
 import { seedSpread } from "../eval/seed_spread.ts";
 import {
-  type ConfigurationResult,
   type Configuration,
   CONFIGURATION_LABELS,
+  type ConfigurationResult,
   CONFIGURATIONS,
   type DetectionFigures,
   type Fig4Result,
@@ -33,7 +33,12 @@ export function summarise(values: (number | null)[], digits = 4): { mean: number
   if (defined.length === 0) return { mean: null, text: "n/a" };
   const { mean, std } = seedSpread(defined);
   const partial = defined.length < values.length ? ` (${defined.length}/${values.length} seeds)` : "";
-  return { mean, text: values.length > 1 ? `${mean.toFixed(digits)} ± ${std.toFixed(digits)}${partial}` : mean.toFixed(digits) };
+  return {
+    mean,
+    text: values.length > 1
+      ? `${mean.toFixed(digits)} ± ${std.toFixed(digits)}${partial}`
+      : mean.toFixed(digits),
+  };
 }
 
 function figureRow(
@@ -49,7 +54,9 @@ function figureRow(
   return [...label.map((text) => ({ text })), ...cells.map((c) => ({ text: c.text, best: c.mean === best }))];
 }
 
-export function groupByConfiguration(results: ConfigurationResult[]): Map<Configuration, ConfigurationResult[]> {
+export function groupByConfiguration(
+  results: ConfigurationResult[],
+): Map<Configuration, ConfigurationResult[]> {
   const map = new Map<Configuration, ConfigurationResult[]>();
   for (const r of results) map.set(r.configuration, [...(map.get(r.configuration) ?? []), r]);
   return map;
@@ -67,7 +74,8 @@ export function reconstructionTable(className: string, results: ConfigurationRes
       figureRow(["MSE (0-255)"], g, (r) => r.mse255, "lower", 2),
       figureRow(["SSIM"], g, (r) => r.ssim, "higher"),
     ],
-    note: "Mean over held-out defect-free patches, content region only; lower MSE and higher SSIM are better.",
+    note:
+      "Mean over held-out defect-free patches, content region only; lower MSE and higher SSIM are better.",
   };
 }
 
@@ -91,10 +99,21 @@ export function detectionTable(className: string, results: ConfigurationResult[]
   const rows: Cell[][] = [];
   for (const residual of ["ssim", "l2"] as const) {
     for (const m of DETECTION_METRICS) {
-      rows.push(figureRow([residual === "ssim" ? "SSIM" : "L2", m.label], g, (r) => figure(r, residual, m.key), "higher"));
+      rows.push(
+        figureRow(
+          [residual === "ssim" ? "SSIM" : "L2", m.label],
+          g,
+          (r) => figure(r, residual, m.key),
+          "higher",
+        ),
+      );
     }
   }
-  const reasons = [...new Set(results.flatMap((r) => [...r.detection.ssim.undefinedReasons, ...r.detection.l2.undefinedReasons]))];
+  const reasons = [
+    ...new Set(
+      results.flatMap((r) => [...r.detection.ssim.undefinedReasons, ...r.detection.l2.undefinedReasons]),
+    ),
+  ];
   return {
     title: `Defect detection, ${className} (as Tables 6-8, plus AUPRO, image AUROC and F1)`,
     head: ["residual", "metric", ...HEAD],
@@ -112,7 +131,9 @@ export function rankingTable(classes: string[], results: ConfigurationResult[]):
       DETECTION_METRICS.filter((m) => m.inPaper).map((m) => ({
         name: `${residual} ${m.label}`,
         better: "higher" as const,
-        values: CONFIGURATIONS.map((c) => summarise((g.get(c) ?? []).map((r) => figure(r, residual, m.key))).mean ?? -Infinity),
+        values: CONFIGURATIONS.map((c) =>
+          summarise((g.get(c) ?? []).map((r) => figure(r, residual, m.key))).mean ?? -Infinity
+        ),
       }))
     ).filter((col) => col.values.every(Number.isFinite));
     if (columns.length === 0) continue;
@@ -131,7 +152,8 @@ export function rankingTable(classes: string[], results: ConfigurationResult[]):
     title: "Rankings over the detection metrics (as Table 9)",
     head: ["class", "place", ...HEAD],
     rows,
-    note: "Metrics: ROC AUC, PR AUC and IoU for the SSIM and the L2 residual (means over seeds); ties share the better place.",
+    note:
+      "Metrics: ROC AUC, PR AUC and IoU for the SSIM and the L2 residual (means over seeds); ties share the better place.",
   };
 }
 
@@ -139,7 +161,15 @@ export function pretrainTable(results: PretrainResult[]): Table {
   const classes = [...new Set(results.map((r) => r.className))];
   return {
     title: "STN orientation pre-training (Section 6): spread of the normalised orientation",
-    head: ["class", "lr", "steps", "circular std before (°)", "after (°)", "resultant length before", "after"],
+    head: [
+      "class",
+      "lr",
+      "steps",
+      "circular std before (°)",
+      "after (°)",
+      "resultant length before",
+      "after",
+    ],
     rows: classes.map((c) => {
       const rs = results.filter((r) => r.className === c);
       return [
@@ -158,10 +188,15 @@ export function pretrainTable(results: PretrainResult[]): Table {
 
 export function samplerTable(fig4: Fig4Result): Table {
   return {
-    title: `Rotate by ${fig4.angle}° and back (Fig. 4), ${fig4.className}: error in the content region, 0-255 scale`,
+    title:
+      `Rotate by ${fig4.angle}° and back (Fig. 4), ${fig4.className}: error in the content region, 0-255 scale`,
     head: ["sampler", "mean |error|", "max |error|"],
     rows: fig4.samplers.map((s) => [
-      { text: s.sampler === "exact" ? "exact (PyTorch grid_sample convention)" : "naive (TensorFlow STN, 2016)" },
+      {
+        text: s.sampler === "exact"
+          ? "exact (PyTorch grid_sample convention)"
+          : "naive (TensorFlow STN, 2016)",
+      },
       { text: s.meanError255.toFixed(2) },
       { text: s.maxError255.toFixed(1) },
     ]),
@@ -205,5 +240,7 @@ export function toHtml(t: Table): string {
     `<tr>${r.map((c) => `<td${c.best ? ' class="best"' : ""}>${escapeHtml(c.text)}</td>`).join("")}</tr>`
   ).join("\n");
   const note = t.note ? `<p class="note">${escapeHtml(t.note)}</p>` : "";
-  return `<h3>${escapeHtml(t.title)}</h3>\n<table><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>${note}`;
+  return `<h3>${
+    escapeHtml(t.title)
+  }</h3>\n<table><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>${note}`;
 }

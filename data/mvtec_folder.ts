@@ -64,6 +64,12 @@ function stem(fileName: string): string {
   return fileName.replace(IMAGE_EXTENSION, "");
 }
 
+/** The MVTec mask path of a defect image: test/<defect>/<name>.<ext> -> ground_truth/<defect>/<name>_mask.png */
+export function maskName(imageName: string): string {
+  const [, defect, file] = imageName.split("/");
+  return `ground_truth/${defect}/${stem(file)}_mask.png`;
+}
+
 /** Lists images in a leaf folder (e.g. train/good) and warns about anything else found there. */
 async function listImages(root: string, folder: string, warnings: string[]): Promise<string[]> {
   const { images, folders, others } = await list(join(root, folder));
@@ -159,7 +165,7 @@ async function pairMasks(
       );
       masksByStem.delete(stem(file));
     } else {
-      problems.push(`test/${defect}/${file} has no mask: expected ${folder}/${stem(file)}_mask.png`);
+      problems.push(`test/${defect}/${file} has no mask: expected ${maskName(`test/${defect}/${file}`)}`);
     }
   }
   for (const mask of masksByStem.values()) {

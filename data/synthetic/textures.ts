@@ -1,0 +1,108 @@
+/**
+ * The two embedded texture classes. Both have ONE dominant direction, drawn uniformly per image, so the
+ * orientation spread is what a spatial transformer can remove. Periods are set in pixels of a 512 image:
+ * preparation shrinks by 512/256 and then 181/128, about 2.83 in all, so a 34 px period becomes 12 px in
+ * a prepared 128x128 patch, a scale the autoencoder can reconstruct.
+ *
+ *   texture1, "twill rib": ribs with a raised sinusoidal profile, cut into thread segments that are offset
+ *     from rib to rib (the diagonal twill step), with fibre noise running along the ribs.
+ *   texture2, "brushed": random-phase striations, a sum of cosines across the brushing direction with random
+ *     frequencies and phases, fine streaks on top and a slow waviness of the strokes.
+ *
+ * Both get uneven lighting and per-pixel sensor noise.
+ */
+import type { Random } from "../../engine/random.ts";
+import { lighting, valueNoise } from "./noise.ts";
+
+export interface Texture {
+  size: number;
+  /** Gray values, row-major size x size; not clamped. */
+  pixels: Float32Array;
+  /** Direction along the stripes, radians from the x axis. */
+  direction: number;
+  /** Stripe period in pixels. */
+  period: number;
+}
+
+/** Stripe coordinates of pixel (x, y): across the stripes (u) and along them (v), from the image centre. */
+function stripeFrame(direction: number, size: number) {
+  const cos = Math.cos(direction), sin = Math.sin(direction), c = size / 2;
+  return {
+    across: (x: number, y: number) => -(x - c) * sin + (y - c) * cos,
+    along: (x: number, y: number) => (x - c) * cos + (y - c) * sin,
+  };
+}
+
+/** Fills a texture from value(u, v), then applies lighting and sensor noise. */
+function shade(random: Random, size: number, direction: number, value: (u: number, v: number) => number) {
+  const frame = stripeFrame(direction, size);
+  const gain = lighting(random, size, random.uniform(0.05, 0.25), random.uniform(0.02, 0.06));
+  const noise = random.uniform(0.01, 0.025);
+  const pixels = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x;
+      pixels[i] = value(frame.across(x, y), frame.along(x, y)) * gain[i] + noise * random.normal();
+    }
+  }
+  return pixels;
+}
+
+export function twillRib(random: Random, size: number): Texture {
+  const scale = size / 512;
+  const direction = random.uniform(0, 2 * Math.PI);
+  const period = random.uniform(30, 38) * scale;
+  const segment = period * random.uniform(1.4, 1.9);
+  const mean = random.uniform(0.42, 0.55), contrast = random.uniform(0.28, 0.36);
+  const fibres = valueNoise(random, 256, 16);
+  const pixels = shade(random, size, direction, (u, v) => {
+    const rib = Math.pow(0.5 + 0.5 * Math.cos((2 * Math.PI * u) / period), 1.5);
+    // Each rib's segments start half a segment after its neighbour's: the twill step.
+    const ribIndex = Math.round(u / period);
+    const thread = 0.5 + 0.5 * Math.cos((2 * Math.PI * (v + (ribIndex * segment) / 2)) / segment);
+    return mean + contrast * (rib - 0.5) + 0.1 * rib * (thread - 0.5) + 0.035 * fibres(u / 2, v / 32);
+  });
+  return { size, pixels, direction, period };
+}
+
+export function brushed(random: Random, size: number): Texture {
+  const scale = size / 512;
+  const direction = random.uniform(0, 2 * Math.PI);
+  const striations = tabulate(cosineSum(random, 8, 1 / (50 * scale), 1 / (24 * scale)), size);
+  const streaks = tabulate(cosineSum(random, 12, 1 / (8 * scale), 1 / (3 * scale)), size);
+  const waveLength = random.uniform(250, 400) * scale, waveAmplitude = random.uniform(0.5, 2) * scale;
+  const wavePhase = random.uniform(0, 2 * Math.PI);
+  const mean = random.uniform(0.4, 0.55), contrast = random.uniform(0.1, 0.14);
+  const pixels = shade(random, size, direction, (u, v) => {
+    const stroke = u + waveAmplitude * Math.sin((2 * Math.PI * v) / waveLength + wavePhase);
+    return mean + contrast * striations(stroke) + 0.035 * streaks(stroke);
+  });
+  return { size, pixels, direction, period: 35 * scale };
+}
+
+/**
+ * A random-phase profile f(u) = sum_k a_k cos(2 pi f_k u + phi_k), f_k uniform in [fMin, fMax], scaled to
+ * unit variance (each term has variance a_k^2 / 2).
+ */
+function cosineSum(random: Random, terms: number, fMin: number, fMax: number): (u: number) => number {
+  const frequencies = Array.from({ length: terms }, () => 2 * Math.PI * random.uniform(fMin, fMax));
+  const phases = Array.from({ length: terms }, () => random.uniform(0, 2 * Math.PI));
+  const amplitudes = Array.from({ length: terms }, () => random.uniform(0.5, 1));
+  const norm = 1 / Math.sqrt(amplitudes.reduce((s, a) => s + (a * a) / 2, 0));
+  return (u) => {
+    let sum = 0;
+    for (let k = 0; k < terms; k++) sum += amplitudes[k] * Math.cos(frequencies[k] * u + phases[k]);
+    return norm * sum;
+  };
+}
+
+/** f sampled every quarter pixel over [-extent, extent] and read back by linear interpolation: 20 cosines per
+ * pixel would cost more than the rest of the texture. */
+function tabulate(f: (u: number) => number, extent: number): (u: number) => number {
+  const perPixel = 4;
+  const table = Float32Array.from({ length: 2 * extent * perPixel + 2 }, (_, i) => f(i / perPixel - extent));
+  return (u) => {
+    const t = (u + extent) * perPixel, i = Math.floor(t);
+    return table[i] + (t - i) * (table[i + 1] - table[i]);
+  };
+}

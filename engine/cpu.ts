@@ -12,6 +12,7 @@ import { matmulCpu } from "./ops/matmul.ts";
 import { conv2dCpu } from "./ops/conv2d.ts";
 import { filter2dCpu } from "./ops/filter2d.ts";
 import { gridSampleCpu } from "./ops/grid_sample.ts";
+import { adamCpu } from "./optim.ts";
 
 const cpuKernels = {
   name: "cpu",
@@ -31,6 +32,7 @@ const cpuKernels = {
   ...conv2dCpu,
   ...filter2dCpu,
   ...gridSampleCpu,
+  ...adamCpu,
 } satisfies Partial<Backend>;
 
 export const cpu: Backend = cpuKernels as unknown as Backend;

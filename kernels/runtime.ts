@@ -14,7 +14,8 @@
  * Bindings: the params block (if any) is binding 0 and buffers follow from binding 1, in order, even
  * without params. Layouts are inferred ("auto"), so every declared binding must be used by the shader,
  * and one buffer may not be bound twice in a dispatch if either binding is writable. Params fields are
- * 4-byte scalars (u32, i32, f32) in WGSL struct order; keep vectors and arrays out of the uniform struct.
+ * 4-byte scalars (u32, i32, f32) in WGSL struct order, plus `dims(...)`: up to MAX_RANK integers as an
+ * `array<vec4u, 2>` field at a 16-byte offset, read in WGSL with `dim(p.field, d)` (DIMS_WGSL).
  *
  * Batching: dispatches are recorded into one command encoder (one compute pass) and submitted together
  * on `flush()`, on a read-back, or when the batch is full. Nothing is read back during a step unless
@@ -37,6 +38,12 @@ export interface WebGPUBackend extends Backend {
   readonly runtime: GpuRuntime;
 }
 
+export const MAX_RANK = 8;
+/** WGSL accessor of a `dims` field; `idim` reads it as signed. */
+export const DIMS_WGSL = /* wgsl */ `
+fn dim(v: array<vec4u, 2>, d: u32) -> u32 { return v[d >> 2u][d & 3u]; }
+fn idim(v: array<vec4u, 2>, d: u32) -> i32 { return bitcast<i32>(v[d >> 2u][d & 3u]); }`;
+
 /** A uniform block of 4-byte scalar fields, in WGSL struct order. */
 export class Params {
   #view = new DataView(new ArrayBuffer(256));
@@ -52,6 +59,15 @@ export class Params {
   }
   f32(...values: number[]): this {
     for (const v of values) this.#next().setFloat32(this.#bytes - 4, v, true);
+    return this;
+  }
+  /** Up to MAX_RANK integers (two's complement when negative) as an `array<vec4u, 2>` field. */
+  dims(values: readonly number[]): this {
+    if (values.length > MAX_RANK) {
+      throw new Error(`webgpu: rank ${values.length} exceeds the kernels' MAX_RANK ${MAX_RANK}`);
+    }
+    while (this.#bytes % 16) this.u32(0);
+    for (let d = 0; d < MAX_RANK; d++) this.i32(values[d] ?? 0);
     return this;
   }
   /** The block's bytes, padded to 16 (the size rule of a uniform struct). */

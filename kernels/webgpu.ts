@@ -5,6 +5,9 @@
 import { Storage, Tensor } from "../engine/tensor.ts";
 import { GpuRuntime, type GpuStorage, type WebGPUBackend } from "./runtime.ts";
 import { fullGpu } from "./full.ts";
+import { elementwiseGpu } from "./elementwise.ts";
+import { reduceGpu } from "./reduce.ts";
+import { shapeGpu } from "./shape.ts";
 
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
@@ -36,6 +39,9 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     release: (storage) => runtime.release((storage as GpuStorage).buffer),
     flush: () => runtime.flush(),
     full: (shape, value, dtype) => fullGpu(gpu, shape, value, dtype),
+    ...elementwiseGpu,
+    ...reduceGpu,
+    ...shapeGpu,
   } satisfies Partial<WebGPUBackend>;
   const gpu = gpuKernels as unknown as WebGPUBackend;
   return gpu;

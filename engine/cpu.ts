@@ -11,6 +11,8 @@ import { shapeCpu } from "./ops/shape.ts";
 import { matmulCpu } from "./ops/matmul.ts";
 import { conv2dCpu } from "./ops/conv2d.ts";
 import { filter2dCpu } from "./ops/filter2d.ts";
+import { maxPoolCpu } from "./ops/max_pool.ts";
+import { interpolateCpu } from "./ops/interpolate.ts";
 import { gridSampleCpu } from "./ops/grid_sample.ts";
 import { adamCpu } from "./optim.ts";
 
@@ -31,6 +33,8 @@ const cpuKernels = {
   ...matmulCpu,
   ...conv2dCpu,
   ...filter2dCpu,
+  ...maxPoolCpu,
+  ...interpolateCpu,
   ...gridSampleCpu,
   ...adamCpu,
 } satisfies Partial<Backend>;

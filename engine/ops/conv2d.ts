@@ -57,7 +57,7 @@ function forEachTap(
 }
 
 /** Sums are accumulated in float64 and rounded once, so float32 differs from float64 only by rounding. */
-function fromSums(like: Tensor, sums: Float64Array, shape: Shape): Tensor {
+export function fromSums(like: Tensor, sums: Float64Array, shape: Shape): Tensor {
   const out = newArray(like.dtype, sums.length);
   out.set(sums);
   return hostTensor(like, out, shape);

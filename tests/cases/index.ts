@@ -4,6 +4,9 @@ import { elementwiseCases, matmulCases, reduceCases, shapeCases } from "./elemen
 import { gridSampleCases } from "./grid_sample.ts";
 import { convCases } from "./conv.ts";
 import { filter2dCases } from "./filter2d.ts";
+import { maxPoolCases } from "./max_pool.ts";
+import { interpolateCases } from "./interpolate.ts";
+import { lossCases } from "./losses.ts";
 
 export const OP_CASES: OpCase[] = [
   ...elementwiseCases,
@@ -13,4 +16,7 @@ export const OP_CASES: OpCase[] = [
   ...gridSampleCases,
   ...convCases,
   ...filter2dCases,
+  ...maxPoolCases,
+  ...interpolateCases,
+  ...lossCases,
 ];

@@ -45,7 +45,7 @@ export function filter2d(x: Tensor, kernel: readonly (readonly number[])[], { pa
   const flat = Float64Array.from(kernel.flat());
   if (kh === 0 || kw === 0 || kernel.some((row) => row.length !== kw) || !flat.every(Number.isFinite)) {
     throw new Error(
-      `filter2d: kernel rows of lengths [${kernel.map((r) => r.length)}] must form a non-empty ` +
+      `filter2d: kernel rows of lengths [${kernel.map((r) => r.length).join(", ")}] must form a non-empty ` +
         `rectangle of finite numbers`,
     );
   }

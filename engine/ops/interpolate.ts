@@ -77,7 +77,9 @@ export function interpolate(
   expectNCHW("interpolate", "x", x);
   const [outH, outW] = size;
   if (!Number.isInteger(outH) || !Number.isInteger(outW) || outH < 1 || outW < 1) {
-    throw new Error(`interpolate: size [${size}] for x ${shapeString(x.shape)} must be two integers >= 1`);
+    throw new Error(
+      `interpolate: size ${shapeString(size)} for x ${shapeString(x.shape)} must be two integers >= 1`,
+    );
   }
   const k = x.device;
   const y = k.interpolate(x, outH, outW, alignCorners);

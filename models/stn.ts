@@ -1,0 +1,126 @@
+/**
+ * The rotation-only spatial transformer (Sections 4-6) and the STN+AE of Fig. 2.
+ *
+ * Localisation network (Table 2 gives only the layer types; the sizes are ours, kept small because it runs
+ * on every training step): the input is first resized to 64x64 (bilinear), then
+ *   4 x [conv 3x3 p1 -> ReLU -> maxpool 2]  with 8, 16, 32, 32 channels   (64 -> 32 -> 16 -> 8 -> 4)
+ *   flatten (32 x 4 x 4 = 512) -> fc 64 -> ReLU -> fc 32 -> ReLU -> fc 1 = alpha (radians).
+ * The last fc starts at zero (weights and bias), so alpha = 0 and the STN starts as the identity.
+ *
+ * theta(alpha) is Eq. 8; affineGrid + gridSample with it computes out(p) = in(R(alpha) p). Its inverse is
+ * theta(-alpha), exactly, since R(-alpha) R(alpha) = I: no numerical matrix inversion. The sampler is
+ * selectable: "exact" (PyTorch's grid_sample, pixel centres) or "naive" (the TensorFlow STN the paper
+ * criticises, which expects alignCorners grids).
+ */
+import type { Backend, Sampler } from "../engine/backend.ts";
+import { Conv2d, Flatten, type Layer, Linear, MaxPool2d, Module, ReLU, Sequential } from "../engine/nn.ts";
+import { affineGrid, gridSample, interpolate, neg, reshape, rotationTheta } from "../engine/ops/index.ts";
+import type { Random } from "../engine/random.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { Autoencoder, type AutoencoderOptions } from "./autoencoder.ts";
+
+export interface StnOptions {
+  channels: 1 | 3;
+  /** Side the input is resized to before the localisation network (64). */
+  inputSize?: number;
+  sampler?: Sampler;
+  rng: Random;
+  device?: Backend;
+}
+
+const CONV_CHANNELS = [8, 16, 32, 32];
+const HIDDEN_UNITS = [64, 32];
+
+export class RotationStn extends Module {
+  localisation: Sequential;
+  readonly inputSize: number;
+  readonly sampler: Sampler;
+
+  constructor({ channels, inputSize = 64, sampler = "exact", rng, device }: StnOptions) {
+    super();
+    const pooled = inputSize / 2 ** CONV_CHANNELS.length;
+    if (!Number.isInteger(pooled) || pooled < 1) {
+      throw new Error(
+        `RotationStn: inputSize ${inputSize} must be a multiple of ${2 ** CONV_CHANNELS.length}`,
+      );
+    }
+    const convs = [channels, ...CONV_CHANNELS].slice(0, -1).flatMap((cin, i): Layer[] => [
+      new Conv2d(cin, CONV_CHANNELS[i], 3, { padding: 1, rng, device }),
+      new ReLU(),
+      new MaxPool2d(2),
+    ]);
+    const units = [CONV_CHANNELS.at(-1)! * pooled * pooled, ...HIDDEN_UNITS];
+    const hidden = HIDDEN_UNITS.flatMap((
+      out,
+      i,
+    ): Layer[] => [new Linear(units[i], out, { rng, device }), new ReLU()]);
+    const regression = new Linear(HIDDEN_UNITS.at(-1)!, 1, { rng, device });
+    for (const p of regression.parameters()) {
+      const zero = p.device.full(p.shape, 0, p.dtype);
+      p.assign(zero);
+      zero.dispose();
+    }
+    this.localisation = new Sequential(...convs, new Flatten(), ...hidden, regression);
+    this.inputSize = inputSize;
+    this.sampler = sampler;
+  }
+
+  /** The rotation alpha [N] (radians) that normalises each image of x [N, C, H, W]. */
+  angle(x: Tensor): Tensor {
+    const small = x.shape[2] === this.inputSize && x.shape[3] === this.inputSize
+      ? x
+      : interpolate(x, { size: [this.inputSize, this.inputSize] });
+    return reshape(this.localisation.forward(small), [x.shape[0]]);
+  }
+
+  /** out(p) = x(R(alpha) p), per image. */
+  rotate(x: Tensor, alpha: Tensor): Tensor {
+    const alignCorners = this.sampler === "naive";
+    const grid = affineGrid(rotationTheta(alpha), x.shape, { alignCorners });
+    return gridSample(x, grid, { alignCorners, sampler: this.sampler });
+  }
+
+  /** The exact inverse of `rotate(., alpha)`: the rotation by -alpha. */
+  rotateBack(y: Tensor, alpha: Tensor): Tensor {
+    return this.rotate(y, neg(alpha));
+  }
+
+  /** The normalised image and the angle that produced it. */
+  forward(x: Tensor): { alpha: Tensor; normalised: Tensor } {
+    const alpha = this.angle(x);
+    return { alpha, normalised: this.rotate(x, alpha) };
+  }
+}
+
+/** Every intermediate of one STN+AE pass (Fig. 2). */
+export interface StnPass {
+  alpha: Tensor;
+  normalised: Tensor;
+  /** The decoder's output, in the normalised orientation. */
+  reconstruction: Tensor;
+  /** The reconstruction rotated back to the input's orientation: what the loss compares with the input. */
+  output: Tensor;
+}
+
+/**
+ * STN+AE: rotate by theta(alpha), encode, decode, rotate back by theta(-alpha). The autoencoder's parameters
+ * keep the plain AE's names (`encoder.*`, `decoder.*`); the STN's are `stn.localisation.*`.
+ */
+export class StnAutoencoder extends Autoencoder {
+  stn: RotationStn;
+
+  constructor(options: AutoencoderOptions & Pick<StnOptions, "inputSize" | "sampler">) {
+    super(options);
+    this.stn = new RotationStn(options);
+  }
+
+  pass(x: Tensor): StnPass {
+    const { alpha, normalised } = this.stn.forward(x);
+    const reconstruction = this.decode(this.encode(normalised));
+    return { alpha, normalised, reconstruction, output: this.stn.rotateBack(reconstruction, alpha) };
+  }
+
+  override forward(x: Tensor): Tensor {
+    return this.pass(x).output;
+  }
+}

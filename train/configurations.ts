@@ -1,0 +1,39 @@
+/**
+ * The four configurations of Section 8.1. They differ only in where the STN's weights come from and whether
+ * the AE's optimiser may change them; everything else (loss, Adam lr 2e-4, weight decay 1e-5) is shared.
+ */
+export interface Configuration {
+  /** Section 8.1's number. */
+  id: 1 | 2 | 3 | 4;
+  /** Short name used on the command line and in file names. */
+  name: "ae" | "stn-random" | "stn-frozen" | "stn-finetuned";
+  /** The column heading of Tables 3-9. */
+  label: string;
+  /** No STN, a randomly initialised one, or one loaded from orientation pre-training. */
+  stn: "none" | "random" | "pretrained";
+  /** Whether the STN's parameters are in the optimiser (and take gradients). */
+  trainStn: boolean;
+}
+
+export const CONFIGURATIONS: readonly Configuration[] = [
+  { id: 1, name: "ae", label: "AE", stn: "none", trainStn: false },
+  { id: 2, name: "stn-random", label: "S+AE rnd. in. S w.", stn: "random", trainStn: true },
+  { id: 3, name: "stn-frozen", label: "S+AE pre-tr. frz. S w.", stn: "pretrained", trainStn: false },
+  { id: 4, name: "stn-finetuned", label: "S+AE pre-tr. n. frz. S w.", stn: "pretrained", trainStn: true },
+];
+
+export function configurationNamed(name: string): Configuration {
+  const found = CONFIGURATIONS.find((c) => c.name === name || String(c.id) === name);
+  if (!found) {
+    throw new Error(
+      `unknown configuration "${name}", expected one of ${
+        CONFIGURATIONS.map((c) => `${c.id}/${c.name}`).join(", ")
+      }`,
+    );
+  }
+  return found;
+}
+
+/** Adam settings of Sections 6.1 and 8.1. */
+export const PAPER_LEARNING_RATE = 2e-4;
+export const PAPER_WEIGHT_DECAY = 1e-5;

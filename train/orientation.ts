@@ -1,0 +1,151 @@
+/**
+ * Orientation normalisation (Section 6): the loss of Eq. 7, its value as a function of the rotation angle
+ * (Fig. 7), and the spread of the orientations the STN produces.
+ *
+ *   J = mean over mask pixels and channels of |M ∘ (blur(x̂₆₄) ⊗ G_x)|
+ *
+ * x̂₆₄ is the STN output resized to 64x64, blur a 5x5 Gaussian (sigma 1) and G_x the Sobel kernel of Eq. 6,
+ * both applied VALID, so the map is 58x58. The loss is smallest when the dominant structure runs along x.
+ *
+ * M is computed analytically, not by resampling a binary mask: a pixel p is inside when R(a + alpha) p, the
+ * point of the original padded patch it shows (a: the patch's recorded angle, alpha: the STN's), lies in the
+ * content square shrunk by an erosion margin. A resampled mask changes its pixel count with the angle, which
+ * tilts the loss toward 45 degrees (DESIGN.md).
+ */
+import { tensor } from "../engine/create.ts";
+import type { Sampler } from "../engine/backend.ts";
+import {
+  abs,
+  affine,
+  affineGrid,
+  clamp,
+  div,
+  filter2d,
+  gaussianKernel,
+  gridSample,
+  interpolate,
+  mean,
+  mul,
+  reshape,
+  rotationTheta,
+  slice,
+  SOBEL_X,
+  sum,
+} from "../engine/ops/index.ts";
+import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
+
+/** Side of the image the loss is computed on (Section 6). */
+export const LOSS_SIZE = 64;
+const BLUR = gaussianKernel(5, 1);
+/** Pixels lost at each border by the two valid filters: blur radius 2 + Sobel radius 1. */
+const FILTER_MARGIN = 3;
+/**
+ * Erosion of the content square, in pixels of the 64x64 image: the filters reach 3 pixels, and three
+ * bilinear resamplings (the data's 181 -> 128 resize, the STN rotation, the 128 -> 64 resize) smear the
+ * content edge by half a pixel each; 3 + 1.5 rounded up.
+ */
+const EROSION_PIXELS = 5;
+/** clamp(K (h - |q|), 0, 1) is the step [|q| < h] except within 1/K of the edge; K = 1e6 is far below a pixel. */
+const STEP_SHARPNESS = 1e6;
+
+/** Half-width of the content square in normalised coordinates, for a patch zero-padded from 128 to 181. */
+export const PAPER_CONTENT_HALF_WIDTH = 128 / 181;
+
+/** Angles in degrees as a [N] tensor of radians on `device`. */
+export function radians(degrees: ArrayLike<number>, like: Tensor): Tensor {
+  return tensor(Array.from(degrees, (d) => (d * Math.PI) / 180), [degrees.length], { device: like.device });
+}
+
+/**
+ * M of Eq. 7 on the valid 58x58 loss map, [N, 1, 58, 58]: 1 where the pixel shows the eroded content square
+ * of the padded patch under the total rotation `totalRadians` [N] (recorded angle plus the STN's).
+ */
+export function rotatedContentMask(totalRadians: Tensor, contentHalfWidth: number): Tensor {
+  return noGrad(() => {
+    const n = totalRadians.shape[0];
+    const halfWidth = contentHalfWidth - (2 * EROSION_PIXELS) / LOSS_SIZE;
+    // Grid point (x, y) of output pixel p is R(total) p: where p samples the padded patch.
+    const grid = affineGrid(rotationTheta(totalRadians), [n, 1, LOSS_SIZE, LOSS_SIZE]);
+    const inside = clamp(affine(abs(grid), -STEP_SHARPNESS, STEP_SHARPNESS * halfWidth), 0, 1);
+    const both = mul(slice(inside, 3, 0, 1), slice(inside, 3, 1, 2));
+    const mask = reshape(both, [n, 1, LOSS_SIZE, LOSS_SIZE]);
+    const end = LOSS_SIZE - FILTER_MARGIN;
+    return slice(slice(mask, 2, FILTER_MARGIN, end), 3, FILTER_MARGIN, end);
+  });
+}
+
+/** Eq. 7 per sample, [N]: the mean of |M ∘ (blur(x̂₆₄) ⊗ G_x)| over mask pixels and channels. */
+export function orientationLosses(
+  normalised: Tensor,
+  totalRadians: Tensor,
+  contentHalfWidth: number,
+): Tensor {
+  const small = interpolate(normalised, { size: [LOSS_SIZE, LOSS_SIZE] });
+  const gradient = abs(filter2d(filter2d(small, BLUR), SOBEL_X));
+  const mask = rotatedContentMask(totalRadians, contentHalfWidth);
+  const channels = normalised.shape[1];
+  return div(sum(mul(gradient, mask), [1, 2, 3]), affine(sum(mask, [1, 2, 3]), channels));
+}
+
+/** Eq. 7 over a batch: the mean of the per-sample losses. */
+export function orientationLoss(normalised: Tensor, totalRadians: Tensor, contentHalfWidth: number): Tensor {
+  return mean(orientationLosses(normalised, totalRadians, contentHalfWidth));
+}
+
+/**
+ * Fig. 7: the loss of one patch [1, C, H, W] (recorded angle `degrees`) rotated by 0, 1, ..., 179 degrees.
+ * A 180-degree turn leaves |G_x| unchanged, so half a turn is the whole curve.
+ */
+export async function lossVersusAngle(
+  patch: Tensor,
+  degrees: number,
+  contentHalfWidth: number,
+  sampler: Sampler = "exact",
+): Promise<{ angle: number; loss: number }[]> {
+  const angles = Array.from({ length: 180 }, (_, k) => k);
+  const losses = tidy(() =>
+    noGrad(() => {
+      // One copy of the patch per angle (the expand kernel broadcasts the batch dimension of 1).
+      const copies = patch.device.expand(patch, [angles.length, ...patch.shape.slice(1)]);
+      const alignCorners = sampler === "naive";
+      const grid = affineGrid(rotationTheta(radians(angles, patch)), copies.shape, { alignCorners });
+      const rotated = gridSample(copies, grid, { alignCorners, sampler });
+      return orientationLosses(rotated, radians(angles.map((b) => b + degrees), patch), contentHalfWidth);
+    })
+  );
+  const values = await losses.data();
+  losses.dispose();
+  return angles.map((angle, k) => ({ angle, loss: values[k] }));
+}
+
+export interface OrientationSpread {
+  /** Circular standard deviation of the orientations modulo 180, in degrees. */
+  circularStdDegrees: number;
+  /** Mean resultant length of the doubled angles: 0 for uniform orientations, 1 for identical ones. */
+  meanResultantLength: number;
+  /** Mean orientation in [0, 180). */
+  meanDegrees: number;
+}
+
+/**
+ * Spread of axial data (orientations modulo 180 degrees) by the doubled-angle trick: doubling maps period 180
+ * onto the circle, where R = |mean e^{2iθ}| and the circular std is sqrt(-2 ln R), halved back to θ's scale.
+ */
+export function orientationSpread(degrees: ArrayLike<number>): OrientationSpread {
+  if (degrees.length === 0) throw new Error("orientationSpread: no angles, expected at least one");
+  let c = 0, s = 0;
+  for (let i = 0; i < degrees.length; i++) {
+    const doubled = (2 * degrees[i] * Math.PI) / 180;
+    c += Math.cos(doubled);
+    s += Math.sin(doubled);
+  }
+  c /= degrees.length;
+  s /= degrees.length;
+  const r = Math.hypot(c, s);
+  const toDegrees = 180 / Math.PI;
+  return {
+    circularStdDegrees: (Math.sqrt(-2 * Math.log(r)) / 2) * toDegrees,
+    meanResultantLength: r,
+    meanDegrees: (((Math.atan2(s, c) / 2) * toDegrees) + 180) % 180,
+  };
+}

@@ -8,6 +8,9 @@ import { fullGpu } from "./full.ts";
 import { elementwiseGpu } from "./elementwise.ts";
 import { reduceGpu } from "./reduce.ts";
 import { shapeGpu } from "./shape.ts";
+import { maxPoolGpu } from "./max_pool.ts";
+import { filter2dGpu } from "./filter2d.ts";
+import { interpolateGpu } from "./interpolate.ts";
 
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
@@ -42,6 +45,9 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     ...elementwiseGpu,
     ...reduceGpu,
     ...shapeGpu,
+    ...maxPoolGpu,
+    ...filter2dGpu,
+    ...interpolateGpu,
   } satisfies Partial<WebGPUBackend>;
   const gpu = gpuKernels as unknown as WebGPUBackend;
   return gpu;

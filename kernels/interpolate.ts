@@ -1,0 +1,113 @@
+/**
+ * Bilinear resize (F.interpolate, no antialias) and its gradient, both gathers. Along each axis an
+ * output coordinate o reads lo = ⌊src⌋ and hi = min(lo + 1, size − 1) with weights (1 − λ, λ), where
+ * src = o·scale (alignCorners) or max(0, (o + ½)·scale − ½). The gradient to input row h sums over the
+ * output rows whose taps include h; src is monotone in o, so they lie in [src⁻¹(h − 1), src⁻¹(h + 1)],
+ * widened by one row each side against rounding, and each candidate's weight is recomputed exactly as
+ * in the forward (0 when it does not tap h). No two threads write one element: deterministic.
+ */
+import type { Kernels } from "../engine/backend.ts";
+import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
+
+const WG = 256;
+
+const HEADER = /* wgsl */ `
+struct P { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, align: u32, scaleH: f32, scaleW: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
+${FLAT_INDEX_WGSL(WG)}
+
+struct Tap { lo: u32, hi: u32, lambda: f32 }
+fn tap(o: u32, size: u32, scale: f32) -> Tap {
+  var src = f32(o) * scale;
+  if (p.align == 0u) { src = max(0.0, (f32(o) + 0.5) * scale - 0.5); }
+  let lo = u32(floor(src));
+  return Tap(lo, min(lo + 1u, size - 1u), src - f32(lo));
+}
+/** Weight of input index i in output o's two taps. */
+fn weight(t: Tap, i: u32) -> f32 {
+  return select(0.0, 1.0 - t.lambda, t.lo == i) + select(0.0, t.lambda, t.hi == i);
+}
+/** The output coordinate whose src is s (the inverse of tap's map), for bounding the gather. */
+fn inverse(s: f32, scale: f32) -> f32 {
+  if (p.align == 1u) { return s / scale; }
+  return (s + 0.5) / scale - 0.5;
+}
+/** Output coordinates [first, last + 1) that may tap input index i. */
+fn sources(i: u32, outSize: u32, scale: f32) -> vec2u {
+  if (scale == 0.0) { return vec2u(0u, outSize); }
+  let first = i32(floor(inverse(f32(i) - 1.0, scale))) - 1;
+  let last = i32(ceil(inverse(f32(i) + 1.0, scale))) + 1;
+  return vec2u(u32(clamp(first, 0, i32(outSize))), u32(clamp(last + 1, 0, i32(outSize))));
+}`;
+
+const FORWARD = /* wgsl */ `${HEADER}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = flatIndex(wid, nwg, lid);
+  if (o >= p.n) { return; }
+  let plane = o / (p.Ho * p.Wo);
+  let r = tap((o / p.Wo) % p.Ho, p.H, p.scaleH); let c = tap(o % p.Wo, p.W, p.scaleW);
+  let base = plane * p.H * p.W;
+  ys[o] = (1.0 - r.lambda) * ((1.0 - c.lambda) * xs[base + r.lo * p.W + c.lo] + c.lambda * xs[base + r.lo * p.W + c.hi])
+    + r.lambda * ((1.0 - c.lambda) * xs[base + r.hi * p.W + c.lo] + c.lambda * xs[base + r.hi * p.W + c.hi]);
+}`;
+
+/** Here xs is dL/dy [N, C, Ho, Wo] and ys is dL/dx [N, C, H, W]. */
+const GRADIENT = /* wgsl */ `${HEADER}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let w = i % p.W; let h = (i / p.W) % p.H; let plane = i / (p.W * p.H);
+  let rows = sources(h, p.Ho, p.scaleH); let cols = sources(w, p.Wo, p.scaleW);
+  var s = 0.0;
+  for (var oh = rows.x; oh < rows.y; oh++) {
+    let a = weight(tap(oh, p.H, p.scaleH), h);
+    if (a == 0.0) { continue; }
+    var row = 0.0;
+    for (var ow = cols.x; ow < cols.y; ow++) {
+      row += weight(tap(ow, p.W, p.scaleW), w) * xs[(plane * p.Ho + oh) * p.Wo + ow];
+    }
+    s += a * row;
+  }
+  ys[i] = s;
+}`;
+
+function scale(inSize: number, outSize: number, alignCorners: boolean): number {
+  if (alignCorners) return outSize > 1 ? (inSize - 1) / (outSize - 1) : 0;
+  return inSize / outSize;
+}
+
+function params(n: number, H: number, W: number, Ho: number, Wo: number, alignCorners: boolean): Params {
+  return new Params().u32(n, H, W, Ho, Wo, alignCorners ? 1 : 0)
+    .f32(scale(H, Ho, alignCorners), scale(W, Wo, alignCorners));
+}
+
+export const interpolateGpu: Pick<Kernels, "interpolate" | "interpolateGrad"> = {
+  interpolate(x, outH, outW, alignCorners) {
+    const [N, C, H, W] = x.shape;
+    const rt = runtimeOf(x), y = gpuTensor(x, [N, C, outH, outW]);
+    rt.dispatch({
+      key: "interpolate",
+      source: () => FORWARD,
+      params: params(y.size, H, W, outH, outW, alignCorners),
+      buffers: [bufferOf(x), bufferOf(y)],
+      workgroups: linearWorkgroups(rt, y.size, WG),
+    });
+    return y;
+  },
+  interpolateGrad(gy, inShape, alignCorners) {
+    const [, , H, W] = inShape, [, , Ho, Wo] = gy.shape;
+    const rt = runtimeOf(gy), gx = gpuTensor(gy, inShape);
+    rt.dispatch({
+      key: "interpolateGrad",
+      source: () => GRADIENT,
+      params: params(gx.size, H, W, Ho, Wo, alignCorners),
+      buffers: [bufferOf(gy), bufferOf(gx)],
+      workgroups: linearWorkgroups(rt, gx.size, WG),
+    });
+    return gx;
+  },
+};

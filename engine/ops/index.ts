@@ -9,3 +9,4 @@ export { maxPool2d } from "./max_pool.ts";
 export { interpolate } from "./interpolate.ts";
 export { l1Loss, mseLoss } from "./losses.ts";
 export { affineGrid, gridSample, rotationTheta } from "./grid_sample.ts";
+export { ssim, ssimMap } from "./ssim.ts";

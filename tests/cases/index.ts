@@ -7,6 +7,7 @@ import { filter2dCases } from "./filter2d.ts";
 import { maxPoolCases } from "./max_pool.ts";
 import { interpolateCases } from "./interpolate.ts";
 import { lossCases } from "./losses.ts";
+import { ssimCases } from "./ssim.ts";
 
 export const OP_CASES: OpCase[] = [
   ...elementwiseCases,
@@ -19,4 +20,5 @@ export const OP_CASES: OpCase[] = [
   ...maxPoolCases,
   ...interpolateCases,
   ...lossCases,
+  ...ssimCases,
 ];

@@ -4,11 +4,12 @@
  * x[n,ci,h,w] at h = oh·s − p + i, w = ow·s − p + j (taps that fall in the padding read zero):
  *
  *   conv2d:            y[n,co,oh,ow] = b[co] + Σ_{ci,i,j} w[co,ci,i,j] x[n,ci,h,w]
- *   conv2dGradInput:   dL/dx[n,ci,h,w] = Σ_{co,oh,ow,i,j} w[co,ci,i,j] dL/dy[n,co,oh,ow]   (over the taps that reach h,w)
+ *   conv2dGradInput:   dL/dx[n,ci,h,w] = Σ_{co,oh,ow,i,j reaching h,w} w[co,ci,i,j] dL/dy[n,co,oh,ow]
  *   conv2dGradWeight:  dL/dw[co,ci,i,j] = Σ_{n,oh,ow} x[n,ci,h,w] dL/dy[n,co,oh,ow]
  *   bias:              dL/db[co] = Σ_{n,oh,ow} dL/dy[n,co,oh,ow]
  *
- * The three kernels are one sum over the same taps; they differ only in which of x, w, y is written.
+ * The three kernels are one sum over the same taps, listed once by `tapTable`; they differ only in
+ * which of x, w, y is written.
  *
  * convTranspose2d is the adjoint of conv2d: its forward is conv2dGradInput, its input gradient is
  * conv2d, and its weight gradient is conv2dGradWeight with the roles of input and output swapped.
@@ -22,38 +23,28 @@ import { sum } from "./reduce.ts";
 import { reshape } from "./shape.ts";
 
 /**
- * Calls visit(xIndex, wIndex, yIndex) for every tap of a convolution of x [N, Cin, H, W] with
- * w [Cout, Cin, kh, kw] into y [N, Cout, Ho, Wo] whose input pixel lies inside x.
+ * The taps of a convolution of x [N, Cin, H, W] with a kh x kw window into [Ho, Wo] outputs, as a
+ * table ("im2col" without the copy): entry [r][p] is the offset within one image of x read by tap
+ * r = (ci·kh + i)·kw + j of output position p = oh·Wo + ow, or −1 where that tap falls in the padding.
  */
-function forEachTap(
-  xShape: Shape,
-  wShape: Shape,
-  yShape: Shape,
-  { stride, padding }: Conv2dGeometry,
-  visit: (xi: number, wi: number, yi: number) => void,
-): void {
-  const [N, Cin, H, W] = xShape, [Cout, , kh, kw] = wShape, [, , Ho, Wo] = yShape;
-  for (let n = 0; n < N; n++) {
-    for (let co = 0; co < Cout; co++) {
-      for (let oh = 0; oh < Ho; oh++) {
-        for (let ow = 0; ow < Wo; ow++) {
-          const yi = ((n * Cout + co) * Ho + oh) * Wo + ow;
-          for (let ci = 0; ci < Cin; ci++) {
-            for (let i = 0; i < kh; i++) {
-              const h = oh * stride - padding + i;
-              if (h < 0 || h >= H) continue;
-              for (let j = 0; j < kw; j++) {
-                const w = ow * stride - padding + j;
-                if (w >= 0 && w < W) {
-                  visit(((n * Cin + ci) * H + h) * W + w, ((co * Cin + ci) * kh + i) * kw + j, yi);
-                }
-              }
-            }
+function tapTable(xShape: Shape, kh: number, kw: number, outH: number, outW: number, geo: Conv2dGeometry) {
+  const [, Cin, H, W] = xShape, { stride, padding } = geo;
+  const table = new Int32Array(Cin * kh * kw * outH * outW).fill(-1);
+  for (let ci = 0; ci < Cin; ci++) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const row = ((ci * kh + i) * kw + j) * outH * outW;
+        for (let oh = 0; oh < outH; oh++) {
+          const h = oh * stride - padding + i;
+          for (let ow = 0; ow < outW; ow++) {
+            const w = ow * stride - padding + j;
+            if (h >= 0 && h < H && w >= 0 && w < W) table[row + oh * outW + ow] = (ci * H + h) * W + w;
           }
         }
       }
     }
   }
+  return table;
 }
 
 /** Sums are accumulated in float64 and rounded once, so float32 differs from float64 only by rounding. */
@@ -63,28 +54,66 @@ export function fromSums(like: Tensor, sums: Float64Array, shape: Shape): Tensor
   return hostTensor(like, out, shape);
 }
 
+/**
+ * In the loops below R = Cin·kh·kw is the number of taps per output, P = Ho·Wo the number of output
+ * positions, X = Cin·H·W the size of one input image, and tap r of position p reads x[n][table[r][p]].
+ */
 export const conv2dCpu: Pick<Kernels, "conv2d" | "conv2dGradInput" | "conv2dGradWeight"> = {
   conv2d(x, w, bias, geo) {
-    const [N, , H, W] = x.shape, [Cout, , kh, kw] = w.shape;
-    const shape = [N, Cout, ...slidingOutputSize(H, W, kh, kw, geo)];
-    const xs = x.cpuData(), ws = w.cpuData(), y = new Float64Array(shape.reduce((a, b) => a * b, 1));
-    forEachTap(x.shape, w.shape, shape, geo, (xi, wi, yi) => (y[yi] += ws[wi] * xs[xi]));
-    if (bias) {
-      const bs = bias.cpuData(), plane = shape[2] * shape[3];
-      for (let i = 0; i < y.length; i++) y[i] += bs[Math.floor(i / plane) % Cout];
+    const [N, Cin, H, W] = x.shape, [Cout, , kh, kw] = w.shape;
+    const [Ho, Wo] = slidingOutputSize(H, W, kh, kw, geo);
+    const R = Cin * kh * kw, P = Ho * Wo, X = Cin * H * W, table = tapTable(x.shape, kh, kw, Ho, Wo, geo);
+    const xs = x.cpuData(), ws = w.cpuData(), bs = bias?.cpuData(), y = new Float64Array(N * Cout * P);
+    for (let n = 0; n < N; n++) {
+      for (let co = 0; co < Cout; co++) {
+        const yRow = (n * Cout + co) * P;
+        if (bs) y.fill(bs[co], yRow, yRow + P);
+        for (let r = 0; r < R; r++) {
+          const wv = ws[co * R + r];
+          for (let p = 0; p < P; p++) {
+            const xi = table[r * P + p];
+            if (xi >= 0) y[yRow + p] += wv * xs[n * X + xi];
+          }
+        }
+      }
     }
-    return fromSums(x, y, shape);
+    return fromSums(x, y, [N, Cout, Ho, Wo]);
   },
   conv2dGradInput(gy, w, inShape, geo) {
-    const gys = gy.cpuData(), ws = w.cpuData(), gx = new Float64Array(inShape.reduce((a, b) => a * b, 1));
-    forEachTap(inShape, w.shape, gy.shape, geo, (xi, wi, yi) => (gx[xi] += ws[wi] * gys[yi]));
+    const [N, Cin, H, W] = inShape, [Cout, , kh, kw] = w.shape, [, , Ho, Wo] = gy.shape;
+    const R = Cin * kh * kw, P = Ho * Wo, X = Cin * H * W, table = tapTable(inShape, kh, kw, Ho, Wo, geo);
+    const gys = gy.cpuData(), ws = w.cpuData(), gx = new Float64Array(N * X);
+    for (let n = 0; n < N; n++) {
+      for (let co = 0; co < Cout; co++) {
+        const gyRow = (n * Cout + co) * P;
+        for (let r = 0; r < R; r++) {
+          const wv = ws[co * R + r];
+          for (let p = 0; p < P; p++) {
+            const xi = table[r * P + p];
+            if (xi >= 0) gx[n * X + xi] += wv * gys[gyRow + p];
+          }
+        }
+      }
+    }
     return fromSums(gy, gx, inShape);
   },
   conv2dGradWeight(x, gy, [kh, kw], geo) {
-    const shape = [gy.shape[1], x.shape[1], kh, kw];
-    const xs = x.cpuData(), gys = gy.cpuData(), gw = new Float64Array(shape.reduce((a, b) => a * b, 1));
-    forEachTap(x.shape, shape, gy.shape, geo, (xi, wi, yi) => (gw[wi] += xs[xi] * gys[yi]));
-    return fromSums(x, gw, shape);
+    const [N, Cin, H, W] = x.shape, [, Cout, Ho, Wo] = gy.shape;
+    const R = Cin * kh * kw, P = Ho * Wo, X = Cin * H * W, table = tapTable(x.shape, kh, kw, Ho, Wo, geo);
+    const xs = x.cpuData(), gys = gy.cpuData(), gw = new Float64Array(Cout * R);
+    for (let co = 0; co < Cout; co++) {
+      for (let r = 0; r < R; r++) {
+        let s = 0;
+        for (let n = 0; n < N; n++) {
+          for (let p = 0; p < P; p++) {
+            const xi = table[r * P + p];
+            if (xi >= 0) s += gys[(n * Cout + co) * P + p] * xs[n * X + xi];
+          }
+        }
+        gw[co * R + r] = s;
+      }
+    }
+    return fromSums(x, gw, [Cout, Cin, kh, kw]);
   },
 };
 

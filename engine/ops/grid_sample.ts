@@ -9,7 +9,7 @@
  *   dL/dθ_n[r, k] = Σ_{i,j} dL/dgrid[n, i, j, r] · b_k
  *
  * gridSample. A grid point g = (gx, gy) maps to pixel coordinates (u, v); along each axis the two
- * taps are pixels a0 < a1 with 1-D weights w0 = a1 - u, w1 = u - a0 (so ∂w0/∂u = -1, ∂w1/∂u = 1):
+ * taps are pixels a0 ≤ a1 with 1-D weights w0 = a1 - u, w1 = u - a0 (so ∂w0/∂u = -1, ∂w1/∂u = 1):
  *   y[n, c, p] = Σ_{k,l ∈ {0,1}} wu_k wv_l · x[n, c, v_l, u_k]
  *   dL/dx[n, c, v_l, u_k] += wu_k wv_l · dL/dy[n, c, p]                    (a scatter)
  *   dL/dgx = du/dgx · Σ_c dL/dy · Σ_{k,l} (±1)_k wv_l · x[v_l, u_k]        (−1 for k = 0, +1 for k = 1)
@@ -62,91 +62,92 @@ function axisTaps(g: number, size: number, alignCorners: boolean, sampler: Sampl
 /** ∂w_k/∂u for the taps k = 0, 1. */
 const TAP_SLOPE = [-1, 1];
 
-export const gridSampleCpu: Pick<Kernels, "affineGrid" | "affineGridGrad" | "gridSample" | "gridSampleGrad"> =
-  {
-    affineGrid(theta, size, alignCorners) {
-      const [n, , h, w] = size, t = theta.cpuData(), grid = newArray(theta.dtype, n * h * w * 2);
-      for (let b = 0; b < n; b++) {
-        for (let i = 0; i < h; i++) {
-          const y = baseCoordinate(i, h, alignCorners);
-          for (let j = 0; j < w; j++) {
-            const x = baseCoordinate(j, w, alignCorners), o = ((b * h + i) * w + j) * 2;
-            grid[o] = t[b * 6] * x + t[b * 6 + 1] * y + t[b * 6 + 2];
-            grid[o + 1] = t[b * 6 + 3] * x + t[b * 6 + 4] * y + t[b * 6 + 5];
+type SamplerKernels = "affineGrid" | "affineGridGrad" | "gridSample" | "gridSampleGrad";
+
+export const gridSampleCpu: Pick<Kernels, SamplerKernels> = {
+  affineGrid(theta, size, alignCorners) {
+    const [n, , h, w] = size, t = theta.cpuData(), grid = newArray(theta.dtype, n * h * w * 2);
+    for (let b = 0; b < n; b++) {
+      for (let i = 0; i < h; i++) {
+        const y = baseCoordinate(i, h, alignCorners);
+        for (let j = 0; j < w; j++) {
+          const x = baseCoordinate(j, w, alignCorners), o = ((b * h + i) * w + j) * 2;
+          grid[o] = t[b * 6] * x + t[b * 6 + 1] * y + t[b * 6 + 2];
+          grid[o + 1] = t[b * 6 + 3] * x + t[b * 6 + 4] * y + t[b * 6 + 5];
+        }
+      }
+    }
+    return hostTensor(theta, grid, [n, h, w, 2]);
+  },
+  affineGridGrad(gGrid, alignCorners) {
+    const [n, h, w] = gGrid.shape, g = gGrid.cpuData(), gTheta = newArray(gGrid.dtype, n * 6);
+    for (let b = 0; b < n; b++) {
+      for (let i = 0; i < h; i++) {
+        const y = baseCoordinate(i, h, alignCorners);
+        for (let j = 0; j < w; j++) {
+          const x = baseCoordinate(j, w, alignCorners), o = ((b * h + i) * w + j) * 2;
+          for (let r = 0; r < 2; r++) {
+            gTheta[b * 6 + r * 3] += g[o + r] * x;
+            gTheta[b * 6 + r * 3 + 1] += g[o + r] * y;
+            gTheta[b * 6 + r * 3 + 2] += g[o + r];
           }
         }
       }
-      return hostTensor(theta, grid, [n, h, w, 2]);
-    },
-    affineGridGrad(gGrid, alignCorners) {
-      const [n, h, w] = gGrid.shape, g = gGrid.cpuData(), gTheta = newArray(gGrid.dtype, n * 6);
-      for (let b = 0; b < n; b++) {
-        for (let i = 0; i < h; i++) {
-          const y = baseCoordinate(i, h, alignCorners);
-          for (let j = 0; j < w; j++) {
-            const x = baseCoordinate(j, w, alignCorners), o = ((b * h + i) * w + j) * 2;
-            for (let r = 0; r < 2; r++) {
-              gTheta[b * 6 + r * 3] += g[o + r] * x;
-              gTheta[b * 6 + r * 3 + 1] += g[o + r] * y;
-              gTheta[b * 6 + r * 3 + 2] += g[o + r];
+    }
+    return hostTensor(gGrid, gTheta, [n, 2, 3]);
+  },
+  gridSample(x, grid, alignCorners, sampler) {
+    const [n, c, h, w] = x.shape, [, ho, wo] = grid.shape, points = ho * wo;
+    const xs = x.cpuData(), gs = grid.cpuData(), out = newArray(x.dtype, n * c * points);
+    for (let b = 0; b < n; b++) {
+      for (let p = 0; p < points; p++) {
+        const q = (b * points + p) * 2;
+        const tu = axisTaps(gs[q], w, alignCorners, sampler),
+          tv = axisTaps(gs[q + 1], h, alignCorners, sampler);
+        for (let ch = 0; ch < c; ch++) {
+          const plane = (b * c + ch) * h * w;
+          let sum = 0;
+          for (let l = 0; l < 2; l++) {
+            for (let k = 0; k < 2; k++) {
+              const at = pixelIndex(tu.index[k], tv.index[l], w, h);
+              if (at >= 0) sum += tu.weight[k] * tv.weight[l] * xs[plane + at];
+            }
+          }
+          out[(b * c + ch) * points + p] = sum;
+        }
+      }
+    }
+    return hostTensor(x, out, [n, c, ho, wo]);
+  },
+  gridSampleGrad(gy, x, grid, alignCorners, sampler) {
+    const [n, c, h, w] = x.shape, [, ho, wo] = grid.shape, points = ho * wo;
+    const xs = x.cpuData(), gs = grid.cpuData(), g = gy.cpuData();
+    const gx = newArray(x.dtype, x.size), gGrid = newArray(grid.dtype, grid.size);
+    for (let b = 0; b < n; b++) {
+      for (let p = 0; p < points; p++) {
+        const q = (b * points + p) * 2;
+        const tu = axisTaps(gs[q], w, alignCorners, sampler),
+          tv = axisTaps(gs[q + 1], h, alignCorners, sampler);
+        let du = 0, dv = 0; // dL/du, dL/dv
+        for (let ch = 0; ch < c; ch++) {
+          const plane = (b * c + ch) * h * w, gOut = g[(b * c + ch) * points + p];
+          for (let l = 0; l < 2; l++) {
+            for (let k = 0; k < 2; k++) {
+              const at = pixelIndex(tu.index[k], tv.index[l], w, h);
+              if (at < 0) continue;
+              gx[plane + at] += tu.weight[k] * tv.weight[l] * gOut;
+              du += TAP_SLOPE[k] * tv.weight[l] * xs[plane + at] * gOut;
+              dv += tu.weight[k] * TAP_SLOPE[l] * xs[plane + at] * gOut;
             }
           }
         }
+        gGrid[q] = du * tu.scale;
+        gGrid[q + 1] = dv * tv.scale;
       }
-      return hostTensor(gGrid, gTheta, [n, 2, 3]);
-    },
-    gridSample(x, grid, alignCorners, sampler) {
-      const [n, c, h, w] = x.shape, [, ho, wo] = grid.shape, points = ho * wo;
-      const xs = x.cpuData(), gs = grid.cpuData(), out = newArray(x.dtype, n * c * points);
-      for (let b = 0; b < n; b++) {
-        for (let p = 0; p < points; p++) {
-          const q = (b * points + p) * 2;
-          const tu = axisTaps(gs[q], w, alignCorners, sampler),
-            tv = axisTaps(gs[q + 1], h, alignCorners, sampler);
-          for (let ch = 0; ch < c; ch++) {
-            const plane = (b * c + ch) * h * w;
-            let sum = 0;
-            for (let l = 0; l < 2; l++) {
-              for (let k = 0; k < 2; k++) {
-                const at = pixelIndex(tu.index[k], tv.index[l], w, h);
-                if (at >= 0) sum += tu.weight[k] * tv.weight[l] * xs[plane + at];
-              }
-            }
-            out[(b * c + ch) * points + p] = sum;
-          }
-        }
-      }
-      return hostTensor(x, out, [n, c, ho, wo]);
-    },
-    gridSampleGrad(gy, x, grid, alignCorners, sampler) {
-      const [n, c, h, w] = x.shape, [, ho, wo] = grid.shape, points = ho * wo;
-      const xs = x.cpuData(), gs = grid.cpuData(), g = gy.cpuData();
-      const gx = newArray(x.dtype, x.size), gGrid = newArray(grid.dtype, grid.size);
-      for (let b = 0; b < n; b++) {
-        for (let p = 0; p < points; p++) {
-          const q = (b * points + p) * 2;
-          const tu = axisTaps(gs[q], w, alignCorners, sampler),
-            tv = axisTaps(gs[q + 1], h, alignCorners, sampler);
-          let du = 0, dv = 0; // dL/du, dL/dv
-          for (let ch = 0; ch < c; ch++) {
-            const plane = (b * c + ch) * h * w, gOut = g[(b * c + ch) * points + p];
-            for (let l = 0; l < 2; l++) {
-              for (let k = 0; k < 2; k++) {
-                const at = pixelIndex(tu.index[k], tv.index[l], w, h);
-                if (at < 0) continue;
-                gx[plane + at] += tu.weight[k] * tv.weight[l] * gOut;
-                du += TAP_SLOPE[k] * tv.weight[l] * xs[plane + at] * gOut;
-                dv += tu.weight[k] * TAP_SLOPE[l] * xs[plane + at] * gOut;
-              }
-            }
-          }
-          gGrid[q] = du * tu.scale;
-          gGrid[q + 1] = dv * tv.scale;
-        }
-      }
-      return { gx: hostTensor(x, gx, x.shape), gGrid: hostTensor(grid, gGrid, grid.shape) };
-    },
-  };
+    }
+    return { gx: hostTensor(x, gx, x.shape), gGrid: hostTensor(grid, gGrid, grid.shape) };
+  },
+};
 
 /** Offset of pixel (u, v) in its plane, or -1 outside the image (where zeros padding reads 0). */
 function pixelIndex(u: number, v: number, w: number, h: number): number {

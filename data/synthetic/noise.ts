@@ -38,3 +38,18 @@ export function lighting(random: Random, size: number, gradient: number, blotch:
   }
   return gain;
 }
+
+/**
+ * Per-pixel sensor noise with standard deviation `sigma`. Each value is a triangular variate, the sum of two
+ * 16-bit uniforms taken from one 32-bit draw, scaled by sqrt(6) to unit variance: close enough to Gaussian for
+ * sensor grain and several times cheaper than Box-Muller, which matters at 262,144 pixels an image.
+ */
+export function sensorNoise(random: Random, count: number, sigma: number): Float32Array {
+  const noise = new Float32Array(count);
+  const scale = Math.sqrt(6) * sigma;
+  for (let i = 0; i < count; i++) {
+    const bits = random.u32();
+    noise[i] = scale * ((bits & 0xffff) / 65536 + (bits >>> 16) / 65536 - 1);
+  }
+  return noise;
+}

@@ -13,7 +13,7 @@
  */
 import { Random } from "../../engine/random.ts";
 import { drawScratch, innerPoint } from "./defects.ts";
-import { lighting } from "./noise.ts";
+import { lighting, sensorNoise } from "./noise.ts";
 
 export const SCREW_DEFECTS = ["scratch", "thread_side", "thread_top"] as const;
 export type ScrewDefect = typeof SCREW_DEFECTS[number];
@@ -99,8 +99,7 @@ function locate(shape: ScrewShape, x: number, y: number) {
 
 function paint(shape: ScrewShape, size: number, random: Random): Float32Array {
   const gain = lighting(random, size, random.uniform(0.05, 0.2), random.uniform(0.01, 0.03));
-  const noise = random.uniform(0.008, 0.02);
-  const pixels = new Float32Array(size * size);
+  const pixels = sensorNoise(random, size * size, random.uniform(0.008, 0.02));
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const { s, t, thread, coverage } = locate(shape, x, y);
@@ -116,7 +115,7 @@ function paint(shape: ScrewShape, size: number, random: Random): Float32Array {
           (1 - 0.25 * thread * triangle(helix));
         value = coverage * (metal + highlight) + (1 - coverage) * shape.background;
       }
-      pixels[y * size + x] = value * gain[y * size + x] + noise * random.normal();
+      pixels[y * size + x] += value * gain[y * size + x];
     }
   }
   return pixels;

@@ -12,7 +12,7 @@
  * Both get uneven lighting and per-pixel sensor noise.
  */
 import type { Random } from "../../engine/random.ts";
-import { lighting, valueNoise } from "./noise.ts";
+import { lighting, sensorNoise, valueNoise } from "./noise.ts";
 
 export interface Texture {
   size: number;
@@ -37,12 +37,11 @@ function stripeFrame(direction: number, size: number) {
 function shade(random: Random, size: number, direction: number, value: (u: number, v: number) => number) {
   const frame = stripeFrame(direction, size);
   const gain = lighting(random, size, random.uniform(0.05, 0.25), random.uniform(0.02, 0.06));
-  const noise = random.uniform(0.01, 0.025);
-  const pixels = new Float32Array(size * size);
+  const pixels = sensorNoise(random, size * size, random.uniform(0.01, 0.025));
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const i = y * size + x;
-      pixels[i] = value(frame.across(x, y), frame.along(x, y)) * gain[i] + noise * random.normal();
+      pixels[i] += value(frame.across(x, y), frame.along(x, y)) * gain[i];
     }
   }
   return pixels;
@@ -55,12 +54,15 @@ export function twillRib(random: Random, size: number): Texture {
   const segment = period * random.uniform(1.4, 1.9);
   const mean = random.uniform(0.42, 0.55), contrast = random.uniform(0.28, 0.36);
   const fibres = valueNoise(random, 256, 16);
+  // A raised cosine to the power 1.5: crests narrower than troughs.
+  const rib = periodic((t) => (0.5 + 0.5 * Math.cos(2 * Math.PI * t)) ** 1.5);
+  const thread = periodic((t) => 0.5 + 0.5 * Math.cos(2 * Math.PI * t));
   const pixels = shade(random, size, direction, (u, v) => {
-    const rib = Math.pow(0.5 + 0.5 * Math.cos((2 * Math.PI * u) / period), 1.5);
+    const height = rib(u / period);
     // Each rib's segments start half a segment after its neighbour's: the twill step.
-    const ribIndex = Math.round(u / period);
-    const thread = 0.5 + 0.5 * Math.cos((2 * Math.PI * (v + (ribIndex * segment) / 2)) / segment);
-    return mean + contrast * (rib - 0.5) + 0.1 * rib * (thread - 0.5) + 0.035 * fibres(u / 2, v / 32);
+    const step = (Math.round(u / period) * segment) / 2;
+    return mean + contrast * (height - 0.5) + 0.1 * height * (thread((v + step) / segment) - 0.5) +
+      0.035 * fibres(u / 2, v / 32);
   });
   return { size, pixels, direction, period };
 }
@@ -96,13 +98,27 @@ function cosineSum(random: Random, terms: number, fMin: number, fMax: number): (
   };
 }
 
-/** f sampled every quarter pixel over [-extent, extent] and read back by linear interpolation: 20 cosines per
- * pixel would cost more than the rest of the texture. */
+/*
+ * Lookup tables read by linear interpolation: Math.cos costs more per pixel than all the rest of a texture,
+ * and a sum of 20 cosines far more.
+ */
+
+/** f over [-extent, extent], sampled every quarter pixel. */
 function tabulate(f: (u: number) => number, extent: number): (u: number) => number {
   const perPixel = 4;
   const table = Float32Array.from({ length: 2 * extent * perPixel + 2 }, (_, i) => f(i / perPixel - extent));
   return (u) => {
     const t = (u + extent) * perPixel, i = Math.floor(t);
     return table[i] + (t - i) * (table[i + 1] - table[i]);
+  };
+}
+
+/** A function of period 1, sampled 1024 times per period. */
+function periodic(f: (t: number) => number): (t: number) => number {
+  const n = 1024;
+  const table = Float32Array.from({ length: n + 1 }, (_, i) => f(i / n));
+  return (t) => {
+    const x = (t - Math.floor(t)) * n, i = Math.floor(x);
+    return table[i] + (x - i) * (table[i + 1] - table[i]);
   };
 }

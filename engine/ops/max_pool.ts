@@ -13,6 +13,11 @@ import { hostTensor, newArray } from "../host.ts";
 import { record, type Tensor } from "../tensor.ts";
 import { expectNCHW, expectWindowFits, slidingOutputSize } from "./conv2d.ts";
 
+/** The first and last window o that contain input row h: o·s ≤ h < o·s + k, i.e. ⌈(h − k + 1)/s⌉ ≤ o ≤ ⌊h/s⌋. */
+function windowsContaining(h: number, kernel: number, stride: number, outSize: number): [number, number] {
+  return [Math.max(0, Math.ceil((h - kernel + 1) / stride)), Math.min(outSize - 1, Math.floor(h / stride))];
+}
+
 export const maxPoolCpu: Pick<Kernels, "maxPool2d" | "maxPool2dGrad"> = {
   maxPool2d(x, kernel, stride) {
     const [N, C, H, W] = x.shape;
@@ -43,18 +48,11 @@ export const maxPoolCpu: Pick<Kernels, "maxPool2d" | "maxPool2dGrad"> = {
     for (let plane = 0; plane < N * C; plane++) {
       for (let h = 0; h < H; h++) {
         for (let w = 0; w < W; w++) {
-          // Windows containing (h, w): oh·s ≤ h < oh·s + k, i.e. ⌈(h − k + 1)/s⌉ ≤ oh ≤ ⌊h/s⌋.
+          const [oh0, oh1] = windowsContaining(h, kernel, stride, Ho);
+          const [ow0, ow1] = windowsContaining(w, kernel, stride, Wo);
           let s = 0;
-          for (
-            let oh = Math.max(0, Math.ceil((h - kernel + 1) / stride));
-            oh <= Math.min(Ho - 1, h / stride);
-            oh++
-          ) {
-            for (
-              let ow = Math.max(0, Math.ceil((w - kernel + 1) / stride));
-              ow <= Math.min(Wo - 1, w / stride);
-              ow++
-            ) {
+          for (let oh = oh0; oh <= oh1; oh++) {
+            for (let ow = ow0; ow <= ow1; ow++) {
               const o = (plane * Ho + oh) * Wo + ow;
               if (at[o] === h * W + w) s += gys[o];
             }

@@ -236,6 +236,13 @@ export class GpuRuntime {
     this.#inBatch.add(src).add(dst);
   }
 
+  /** Record zeroing the first `bytes` of a buffer into the current batch. */
+  clear(buffer: GPUBuffer, bytes: number): void {
+    this.#endPass();
+    this.#currentEncoder().clearBuffer(buffer, 0, alignUp(bytes, 4));
+    this.#inBatch.add(buffer);
+  }
+
   /** Submit the recorded batch (its params first). */
   flush(): void {
     if (!this.#encoder) return;

@@ -11,6 +11,7 @@ import { shapeGpu } from "./shape.ts";
 import { maxPoolGpu } from "./max_pool.ts";
 import { filter2dGpu } from "./filter2d.ts";
 import { interpolateGpu } from "./interpolate.ts";
+import { gridSampleGpu } from "./grid_sample.ts";
 
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
@@ -48,6 +49,7 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     ...maxPoolGpu,
     ...filter2dGpu,
     ...interpolateGpu,
+    ...gridSampleGpu,
   } satisfies Partial<WebGPUBackend>;
   const gpu = gpuKernels as unknown as WebGPUBackend;
   return gpu;

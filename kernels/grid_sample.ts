@@ -1,0 +1,368 @@
+/**
+ * affineGrid, gridSample and their gradients (the maths is in engine/ops/grid_sample.ts).
+ *
+ * affineGridGrad: one workgroup per θ entry (n, r, k) reduces Σ_{i,j} dL/dgrid[n,i,j,r] · b_k over
+ * the H·W pixels as a tree in workgroup memory.
+ *
+ * gridSampleGrad to the grid: one thread per grid point, summing over channels.
+ *
+ * gridSampleGrad to the input, a scatter in the maths, is computed as a deterministic gather:
+ * 1. Bin: every grid point p has a cell, its lower taps (v0, u0) ∈ [-1, H-1] x [-1, W-1] (points
+ *    whose taps all fall outside the image have none). Integer atomics count the points per cell.
+ * 2. An exclusive prefix sum of the counts gives each cell's slice of an entries array; integer
+ *    atomics on a copy of the starts place each point's index in its cell's slice.
+ * 3. One thread per cell sorts its slice by point index (insertion sort), which removes the only
+ *    nondeterminism (the order of the atomic placement).
+ * 4. One thread per input pixel (n, c, h, w) reads the four cells whose taps can reach it,
+ *    (h-1..h) x (w-1..w), and sums weight · dL/dy over their points in that fixed order.
+ * Integer atomics give the same counts and slices on every run, so two runs give the same bits.
+ * A cell holds about one point for rotations and mild zooms; a grid that sends k points to one cell
+ * costs O(k²) in step 3 for that cell's thread.
+ */
+import type { Kernels, Sampler } from "../engine/backend.ts";
+import {
+  bufferOf,
+  FLAT_INDEX_WGSL,
+  type GpuRuntime,
+  gpuTensor,
+  linearWorkgroups,
+  Params,
+  runtimeOf,
+} from "./runtime.ts";
+import { exclusiveScan } from "./scan.ts";
+
+const WG = 256;
+
+/** Normalised coordinate of pixel j of `size` in the affine grid. */
+const BASE_COORDINATE = /* wgsl */ `
+fn baseCoordinate(j: u32, size: u32, align: u32) -> f32 {
+  if (align == 0u) { return f32(2u * j + 1u) / f32(size) - 1.0; }
+  return select(0.0, f32(2u * j) / f32(size - 1u) - 1.0, size > 1u);
+}`;
+
+const AFFINE_GRID = /* wgsl */ `
+struct P { n: u32, H: u32, W: u32, align: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> theta: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grid: array<f32>;
+${BASE_COORDINATE}
+${FLAT_INDEX_WGSL(WG)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let q = flatIndex(wid, nwg, lid);
+  if (q >= p.n) { return; }
+  let x = baseCoordinate(q % p.W, p.W, p.align); let y = baseCoordinate((q / p.W) % p.H, p.H, p.align);
+  let t = (q / (p.W * p.H)) * 6u;
+  grid[2u * q] = theta[t] * x + theta[t + 1u] * y + theta[t + 2u];
+  grid[2u * q + 1u] = theta[t + 3u] * x + theta[t + 4u] * y + theta[t + 5u];
+}`;
+
+const AFFINE_GRID_GRAD = /* wgsl */ `
+struct P { H: u32, W: u32, align: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> gGrid: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gTheta: array<f32>;
+${BASE_COORDINATE}
+var<workgroup> partial: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = wid.x; let n = o / 6u; let r = (o % 6u) / 3u; let k = o % 3u;
+  let pixels = p.H * p.W;
+  var s = 0.0;
+  for (var q = lid.x; q < pixels; q += ${WG}u) {
+    var b = 1.0;
+    if (k == 0u) { b = baseCoordinate(q % p.W, p.W, p.align); }
+    if (k == 1u) { b = baseCoordinate(q / p.W, p.H, p.align); }
+    s += gGrid[(n * pixels + q) * 2u + r] * b;
+  }
+  partial[lid.x] = s;
+  for (var half = ${WG / 2}u; half > 0u; half >>= 1u) {
+    workgroupBarrier();
+    if (lid.x < half) { partial[lid.x] += partial[lid.x + half]; }
+  }
+  if (lid.x == 0u) { gTheta[o] = partial[0]; }
+}`;
+
+/** The two taps along one axis of `size` pixels, as in axisTaps of engine/ops/grid_sample.ts. */
+const taps = (sampler: Sampler) => /* wgsl */ `
+struct Taps { lo: i32, hi: i32, w0: f32, w1: f32, scale: f32 }
+fn taps(g: f32, size: u32) -> Taps {
+  let n = f32(size);
+  ${
+  sampler === "naive"
+    ? `let u = (g + 1.0) * n / 2.0;
+  let a0 = i32(clamp(floor(u), -2.0, n + 1.0));
+  let lo = clamp(a0, 0, i32(size) - 1); let hi = clamp(a0 + 1, 0, i32(size) - 1);
+  return Taps(lo, hi, f32(hi) - u, u - f32(lo), n / 2.0);`
+    : `let scale = select(n / 2.0, (n - 1.0) / 2.0, p.align == 1u);
+  let u = select(((g + 1.0) * n - 1.0) / 2.0, (g + 1.0) * scale, p.align == 1u);
+  let a0 = floor(u);
+  let lo = i32(clamp(a0, -2.0, n + 1.0)); // taps beyond the border read 0 whatever their index
+  return Taps(lo, lo + 1, a0 + 1.0 - u, u - a0, scale);`
+}
+}
+fn inside(t: i32, size: u32) -> bool { return t >= 0 && t < i32(size); }
+/** The weight of pixel i among an axis's two taps (both, when the naive sampler clamps them together). */
+fn weightAt(t: Taps, i: i32) -> f32 { return select(0.0, t.w0, t.lo == i) + select(0.0, t.w1, t.hi == i); }`;
+
+const HEADER = (sampler: Sampler) => /* wgsl */ `
+struct P { N: u32, C: u32, H: u32, W: u32, points: u32, align: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+${taps(sampler)}
+${FLAT_INDEX_WGSL(WG)}`;
+
+const forwardSource = (sampler: Sampler) =>
+  /* wgsl */ `${HEADER(sampler)}
+@group(0) @binding(1) var<storage, read> xs: array<f32>;
+@group(0) @binding(2) var<storage, read> grid: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ys: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = flatIndex(wid, nwg, lid);
+  if (o >= p.N * p.C * p.points) { return; }
+  let pt = o % p.points; let plane = o / p.points; let n = plane / p.C;
+  let q = (n * p.points + pt) * 2u;
+  let tu = taps(grid[q], p.W); let tv = taps(grid[q + 1u], p.H);
+  let us = array<i32, 2>(tu.lo, tu.hi); let wus = array<f32, 2>(tu.w0, tu.w1);
+  let vs = array<i32, 2>(tv.lo, tv.hi); let wvs = array<f32, 2>(tv.w0, tv.w1);
+  var s = 0.0;
+  for (var l = 0; l < 2; l++) {
+    for (var k = 0; k < 2; k++) {
+      if (inside(us[k], p.W) && inside(vs[l], p.H)) {
+        s += wus[k] * wvs[l] * xs[(plane * p.H + u32(vs[l])) * p.W + u32(us[k])];
+      }
+    }
+  }
+  ys[o] = s;
+}`;
+
+const gridGradSource = (sampler: Sampler) =>
+  /* wgsl */ `${HEADER(sampler)}
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read> xs: array<f32>;
+@group(0) @binding(3) var<storage, read> grid: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gGrid: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = flatIndex(wid, nwg, lid);
+  if (o >= p.N * p.points) { return; }
+  let n = o / p.points; let pt = o % p.points;
+  let tu = taps(grid[2u * o], p.W); let tv = taps(grid[2u * o + 1u], p.H);
+  let us = array<i32, 2>(tu.lo, tu.hi); let wus = array<f32, 2>(tu.w0, tu.w1);
+  let vs = array<i32, 2>(tv.lo, tv.hi); let wvs = array<f32, 2>(tv.w0, tv.w1);
+  let slope = array<f32, 2>(-1.0, 1.0);
+  var du = 0.0; var dv = 0.0;
+  for (var c = 0u; c < p.C; c++) {
+    let plane = n * p.C + c;
+    let g = gy[plane * p.points + pt];
+    for (var l = 0; l < 2; l++) {
+      for (var k = 0; k < 2; k++) {
+        if (inside(us[k], p.W) && inside(vs[l], p.H)) {
+          let x = xs[(plane * p.H + u32(vs[l])) * p.W + u32(us[k])] * g;
+          du += slope[k] * wvs[l] * x;
+          dv += wus[k] * slope[l] * x;
+        }
+      }
+    }
+  }
+  gGrid[2u * o] = du * tu.scale;
+  gGrid[2u * o + 1u] = dv * tv.scale;
+}`;
+
+/** Cell of grid point o (n·points + pt) in its image's (H+1) x (W+1) cells, or -1 when it taps nothing. */
+const CELL = /* wgsl */ `
+fn cellOf(o: u32) -> i32 {
+  let tu = taps(grid[2u * o], p.W); let tv = taps(grid[2u * o + 1u], p.H);
+  if (tu.lo < -1 || tu.lo >= i32(p.W) || tv.lo < -1 || tv.lo >= i32(p.H)) { return -1; }
+  let cells = (p.H + 1u) * (p.W + 1u);
+  return i32((o / p.points) * cells + u32(tv.lo + 1) * (p.W + 1u) + u32(tu.lo + 1));
+}`;
+
+const countSource = (sampler: Sampler) =>
+  /* wgsl */ `${HEADER(sampler)}
+@group(0) @binding(1) var<storage, read> grid: array<f32>;
+@group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
+${CELL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = flatIndex(wid, nwg, lid);
+  if (o >= p.N * p.points) { return; }
+  let cell = cellOf(o);
+  if (cell >= 0) { atomicAdd(&counts[cell], 1u); }
+}`;
+
+const placeSource = (sampler: Sampler) =>
+  /* wgsl */ `${HEADER(sampler)}
+@group(0) @binding(1) var<storage, read> grid: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cursor: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> entries: array<u32>;
+${CELL}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = flatIndex(wid, nwg, lid);
+  if (o >= p.N * p.points) { return; }
+  let cell = cellOf(o);
+  if (cell >= 0) { entries[atomicAdd(&cursor[cell], 1u)] = o % p.points; }
+}`;
+
+const SORT = /* wgsl */ `
+struct P { cells: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> starts: array<u32>;
+@group(0) @binding(2) var<storage, read> counts: array<u32>;
+@group(0) @binding(3) var<storage, read_write> entries: array<u32>;
+${FLAT_INDEX_WGSL(WG)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let cell = flatIndex(wid, nwg, lid);
+  if (cell >= p.cells) { return; }
+  let start = starts[cell]; let end = start + counts[cell];
+  for (var i = start + 1u; i < end; i++) {
+    let e = entries[i];
+    var j = i;
+    while (j > start && entries[j - 1u] > e) {
+      entries[j] = entries[j - 1u];
+      j--;
+    }
+    entries[j] = e;
+  }
+}`;
+
+const gatherSource = (sampler: Sampler) =>
+  /* wgsl */ `${HEADER(sampler)}
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read> grid: array<f32>;
+@group(0) @binding(3) var<storage, read> starts: array<u32>;
+@group(0) @binding(4) var<storage, read> counts: array<u32>;
+@group(0) @binding(5) var<storage, read> entries: array<u32>;
+@group(0) @binding(6) var<storage, read_write> gx: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= p.N * p.C * p.H * p.W) { return; }
+  let w = i % p.W; let h = (i / p.W) % p.H; let plane = i / (p.W * p.H); let n = plane / p.C;
+  let cellBase = n * (p.H + 1u) * (p.W + 1u);
+  var s = 0.0;
+  // Cells (v0 + 1, u0 + 1) with v0 ∈ {h - 1, h}, u0 ∈ {w - 1, w}.
+  for (var cv = h; cv <= h + 1u; cv++) {
+    for (var cu = w; cu <= w + 1u; cu++) {
+      let cell = cellBase + cv * (p.W + 1u) + cu;
+      let start = starts[cell];
+      for (var e = start; e < start + counts[cell]; e++) {
+        let pt = entries[e];
+        let q = (n * p.points + pt) * 2u;
+        let a = weightAt(taps(grid[q], p.W), i32(w)) * weightAt(taps(grid[q + 1u], p.H), i32(h));
+        s += a * gy[plane * p.points + pt];
+      }
+    }
+  }
+  gx[i] = s;
+}`;
+
+function samplerParams(x: { shape: readonly number[] }, points: number, alignCorners: boolean): Params {
+  const [N, C, H, W] = x.shape;
+  return new Params().u32(N, C, H, W, points, alignCorners ? 1 : 0);
+}
+
+/** dL/dx of gridSample by binning, sorting and gathering (see the header). */
+function gridSampleInputGrad(
+  rt: GpuRuntime,
+  buffers: { gy: GPUBuffer; grid: GPUBuffer; gx: GPUBuffer },
+  shape: readonly number[],
+  points: number,
+  params: Params,
+  sampler: Sampler,
+): void {
+  const [N, , H, W] = shape;
+  const cells = N * (H + 1) * (W + 1), cellBytes = cells * 4;
+  const counts = rt.acquire(cellBytes), starts = rt.acquire(cellBytes), cursor = rt.acquire(cellBytes);
+  const entries = rt.acquire(N * points * 4);
+  const perPoint = linearWorkgroups(rt, N * points, WG);
+  rt.clear(counts, cellBytes);
+  rt.dispatch({
+    key: `gridSample/count/${sampler}`,
+    source: () => countSource(sampler),
+    params,
+    buffers: [buffers.grid, counts],
+    workgroups: perPoint,
+  });
+  exclusiveScan(rt, counts, starts, cells);
+  rt.copy(starts, cursor, cellBytes);
+  rt.dispatch({
+    key: `gridSample/place/${sampler}`,
+    source: () => placeSource(sampler),
+    params,
+    buffers: [buffers.grid, cursor, entries],
+    workgroups: perPoint,
+  });
+  rt.dispatch({
+    key: "gridSample/sort",
+    source: () => SORT,
+    params: new Params().u32(cells),
+    buffers: [starts, counts, entries],
+    workgroups: linearWorkgroups(rt, cells, WG),
+  });
+  rt.dispatch({
+    key: `gridSample/gather/${sampler}`,
+    source: () => gatherSource(sampler),
+    params,
+    buffers: [buffers.gy, buffers.grid, starts, counts, entries, buffers.gx],
+    workgroups: linearWorkgroups(rt, shape.reduce((a, b) => a * b, 1), WG),
+  });
+  for (const b of [counts, starts, cursor, entries]) rt.release(b);
+}
+
+export const gridSampleGpu: Pick<Kernels, "affineGrid" | "affineGridGrad" | "gridSample" | "gridSampleGrad"> =
+  {
+    affineGrid(theta, size, alignCorners) {
+      const [N, , H, W] = size;
+      const rt = runtimeOf(theta), grid = gpuTensor(theta, [N, H, W, 2]);
+      rt.dispatch({
+        key: "affineGrid",
+        source: () => AFFINE_GRID,
+        params: new Params().u32(N * H * W, H, W, alignCorners ? 1 : 0),
+        buffers: [bufferOf(theta), bufferOf(grid)],
+        workgroups: linearWorkgroups(rt, N * H * W, WG),
+      });
+      return grid;
+    },
+    affineGridGrad(gGrid, alignCorners) {
+      const [N, H, W] = gGrid.shape;
+      const rt = runtimeOf(gGrid), gTheta = gpuTensor(gGrid, [N, 2, 3]);
+      rt.dispatch({
+        key: "affineGridGrad",
+        source: () => AFFINE_GRID_GRAD,
+        params: new Params().u32(H, W, alignCorners ? 1 : 0),
+        buffers: [bufferOf(gGrid), bufferOf(gTheta)],
+        workgroups: [6 * N],
+      });
+      return gTheta;
+    },
+    gridSample(x, grid, alignCorners, sampler) {
+      const [N, C] = x.shape, [, Ho, Wo] = grid.shape;
+      const rt = runtimeOf(x), y = gpuTensor(x, [N, C, Ho, Wo]);
+      rt.dispatch({
+        key: `gridSample/${sampler}`,
+        source: () => forwardSource(sampler),
+        params: samplerParams(x, Ho * Wo, alignCorners),
+        buffers: [bufferOf(x), bufferOf(grid), bufferOf(y)],
+        workgroups: linearWorkgroups(rt, y.size, WG),
+      });
+      return y;
+    },
+    gridSampleGrad(gy, x, grid, alignCorners, sampler) {
+      const [N] = x.shape, [, Ho, Wo] = grid.shape, points = Ho * Wo;
+      const rt = runtimeOf(x), gx = gpuTensor(x, x.shape), gGrid = gpuTensor(x, grid.shape);
+      const params = samplerParams(x, points, alignCorners);
+      rt.dispatch({
+        key: `gridSample/gradGrid/${sampler}`,
+        source: () => gridGradSource(sampler),
+        params,
+        buffers: [bufferOf(gy), bufferOf(x), bufferOf(grid), bufferOf(gGrid)],
+        workgroups: linearWorkgroups(rt, N * points, WG),
+      });
+      const buffers = { gy: bufferOf(gy), grid: bufferOf(grid), gx: bufferOf(gx) };
+      gridSampleInputGrad(rt, buffers, x.shape, points, params, sampler);
+      return { gx, gGrid };
+    },
+  };

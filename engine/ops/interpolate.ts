@@ -1,12 +1,13 @@
 /**
  * Bilinear resize, as F.interpolate(mode="bilinear", antialias=False) with an explicit size.
- * Each output row ho reads input rows h0 ≤ src < h1 = min(h0 + 1, H − 1) with weights (1 − λ, λ):
+ * Output row ho maps to the source coordinate
  *
  *   alignCorners = true:   src = ho · (H − 1)/(Ho − 1)          (0 when Ho = 1)
  *   alignCorners = false:  src = max(0, (ho + ½) · H/Ho − ½)    (pixel centres; clamped at 0 below)
- *   h0 = ⌊src⌋, λ = src − h0
  *
- * and the same along columns, so y[n,c,ho,wo] = Σ of four taps a_h(ho, h) a_w(wo, w) x[n,c,h,w].
+ * and reads input rows h0 = ⌊src⌋ and h1 = min(h0 + 1, H − 1) with weights 1 − λ and λ = src − h0
+ * (at the bottom edge both taps read row H − 1). Columns likewise, so each output is four taps:
+ * y[n,c,ho,wo] = Σ a_h(ho, h) a_w(wo, w) x[n,c,h,w].
  * The gradient sends dL/dy back along the same taps: dL/dx[n,c,h,w] = Σ a_h a_w dL/dy[n,c,ho,wo].
  */
 import type { Kernels, Shape } from "../backend.ts";

@@ -10,6 +10,7 @@
 import { components8 } from "./connected_components.ts";
 import { checkDefectMap, type DefectMap } from "./defect_maps.ts";
 import { UndefinedMetricError } from "./metric_error.ts";
+import { radixSort } from "./radix_sort.ts";
 import { sweepThresholds } from "./threshold_sweep.ts";
 
 export const AUPRO_FPR_LIMIT = 0.3;
@@ -71,13 +72,13 @@ function regionPixels(maps: DefectMap[]) {
     }
     regionCount += sizes.length;
   }
-  const order = new Uint32Array(defectCount).map((_, i) => i).sort((a, b) =>
-    defectScores[a] - defectScores[b]
-  );
+  const order = new Uint32Array(defectCount).map((_, i) => i);
+  radixSort(defectScores, order);
+  radixSort(negatives);
   return {
-    positives: Float32Array.from(order, (i) => defectScores[i]),
+    positives: defectScores,
     weights: Float64Array.from(order, (i) => defectWeights[i]),
-    negatives: negatives.sort(),
+    negatives,
     regionCount,
   };
 }

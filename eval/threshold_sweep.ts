@@ -1,11 +1,12 @@
 /**
  * Every threshold metric here (ROC AUC, average precision, F1, IoU, PRO) is a function of how many
  * positive and negative pixels score at or above each distinct threshold. Sorting the two classes
- * separately (typed-array sort, O(n log n), no index array) and merging them from the top visits
- * those thresholds in descending order, grouping ties as scikit-learn's `_binary_clf_curve` does.
+ * separately (radix sort, O(n), no index array) and merging them from the top visits those
+ * thresholds in descending order, grouping ties as scikit-learn's `_binary_clf_curve` does.
  */
 
 import { UndefinedMetricError } from "./metric_error.ts";
+import { radixSort } from "./radix_sort.ts";
 
 /** Scores split by ground truth, each part sorted ascending. */
 export interface ScoresByClass {
@@ -29,7 +30,9 @@ export function splitByClass(scores: Float32Array, labels: Uint8Array): ScoresBy
     if (labels[i] !== 0) positives[p++] = s;
     else negatives[n++] = s;
   }
-  return { positives: positives.sort(), negatives: negatives.sort() };
+  radixSort(positives);
+  radixSort(negatives);
+  return { positives, negatives };
 }
 
 /**

@@ -47,8 +47,10 @@ export async function copyOnto(source: Tensor, like: Tensor, name: string): Prom
   return like.device.fromData(data, like.shape);
 }
 
-function checkHyper(optimiser: string, name: string, value: number, ok: boolean, expected: string): void {
-  if (!ok) throw new Error(`${optimiser}: ${name} ${value} must be ${expected}`);
+function expectFinite(optimiser: string, name: string, value: number, bound: "> 0" | ">= 0"): void {
+  if (!(Number.isFinite(value) && (bound === "> 0" ? value > 0 : value >= 0))) {
+    throw new Error(`${optimiser}: ${name} ${value} must be finite and ${bound}`);
+  }
 }
 
 /** What both optimisers share: the parameter list, the learning rate and zeroGrad. */
@@ -63,13 +65,7 @@ abstract class Optimiser {
     return this.#lr;
   }
   set lr(value: number) {
-    checkHyper(
-      this.constructor.name,
-      "learning rate",
-      value,
-      Number.isFinite(value) && value > 0,
-      "finite and > 0",
-    );
+    expectFinite(this.constructor.name, "learning rate", value, "> 0");
     this.#lr = value;
   }
 
@@ -115,15 +111,11 @@ export class Adam extends Optimiser {
   ) {
     super(params, lr);
     [this.beta1, this.beta2] = betas;
-    betas.forEach((b, i) => checkHyper("Adam", `beta${i + 1}`, b, b >= 0 && b < 1, "in [0, 1)"));
-    checkHyper("Adam", "eps", eps, Number.isFinite(eps) && eps >= 0, "finite and >= 0");
-    checkHyper(
-      "Adam",
-      "weightDecay",
-      weightDecay,
-      Number.isFinite(weightDecay) && weightDecay >= 0,
-      "finite and >= 0",
-    );
+    betas.forEach((b, i) => {
+      if (!(b >= 0 && b < 1)) throw new Error(`Adam: beta${i + 1} ${b} must be in [0, 1)`);
+    });
+    expectFinite("Adam", "eps", eps, ">= 0");
+    expectFinite("Adam", "weightDecay", weightDecay, ">= 0");
     this.eps = eps;
     this.weightDecay = weightDecay;
     this.#steps = params.map(() => 0);
@@ -201,14 +193,8 @@ export class SGD extends Optimiser {
 
   constructor(params: readonly Tensor[], { lr, momentum = 0, weightDecay = 0 }: SgdOptions) {
     super(params, lr);
-    checkHyper("SGD", "momentum", momentum, Number.isFinite(momentum) && momentum >= 0, "finite and >= 0");
-    checkHyper(
-      "SGD",
-      "weightDecay",
-      weightDecay,
-      Number.isFinite(weightDecay) && weightDecay >= 0,
-      "finite and >= 0",
-    );
+    expectFinite("SGD", "momentum", momentum, ">= 0");
+    expectFinite("SGD", "weightDecay", weightDecay, ">= 0");
     this.momentum = momentum;
     this.weightDecay = weightDecay;
     this.#buffers = params.map(() => null);

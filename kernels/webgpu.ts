@@ -12,6 +12,7 @@ import { maxPoolGpu } from "./max_pool.ts";
 import { filter2dGpu } from "./filter2d.ts";
 import { interpolateGpu } from "./interpolate.ts";
 import { gridSampleGpu } from "./grid_sample.ts";
+import { matmulGpu } from "./matmul.ts";
 
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
@@ -50,6 +51,7 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     ...filter2dGpu,
     ...interpolateGpu,
     ...gridSampleGpu,
+    ...matmulGpu,
   } satisfies Partial<WebGPUBackend>;
   const gpu = gpuKernels as unknown as WebGPUBackend;
   return gpu;

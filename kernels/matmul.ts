@@ -1,0 +1,191 @@
+/**
+ * Batched matmul on WebGPU, and the tiled GEMM core it shares with conv2d's kernels (kernels/conv2d.ts).
+ *
+ * C[z] = A[z] B[z] with A [M, K], B [K, N], for z = 0..Z-1. A workgroup of 8 x WY threads computes a
+ * (8·WY) x 64 tile of C; each thread owns an 8 x 8 block of it in 16 vec4 accumulators (register
+ * tiling). Each K-step stages a (8·WY) x 16 slab of A and a 16 x 64 slab of B in workgroup memory as
+ * vec4s, so the inner loop does 16 vec4 reads for 64 vec4 FMAs. No atomics: each output is one
+ * thread's sum in a fixed order, so two runs give the same bits.
+ *
+ * The core never indexes A, B or C itself. The op supplies them as WGSL functions (`GemmOperands`):
+ * that is where transposes, batch offsets and conv's implicit-GEMM (im2col) index arithmetic live,
+ * inside the tile loader, so no im2col buffer is ever written. When the tiles divide M, N and K the op
+ * emits loaders without bounds checks (its pipeline key says which variant it built).
+ */
+import type { Kernels } from "../engine/backend.ts";
+import { bufferOf, gpuTensor, Params, runtimeOf } from "./runtime.ts";
+
+/** Columns of C per workgroup (8 threads x 8 columns) and the K-step staged in workgroup memory. */
+export const TILE_N = 64;
+export const TILE_K = 16;
+const THREAD_ROWS = 8, THREAD_COLS = 8;
+
+/**
+ * WGSL an op supplies to the GEMM core: its params struct, its bindings and the functions
+ *   gemmBegin(z) -> u32         K of batch entry z (an op may also set private per-z state here)
+ *   loadA(z, m, k) -> vec4f     A[m, k..k+3], zero outside A (k is a multiple of 4)
+ *   loadB(z, k, n) -> vec4f     B[k, n..n+3], zero outside B (n is a multiple of 4)
+ *   storeC(z, m, n, v: vec4f)   C[m, n..n+3] = v, skipping elements outside C
+ */
+export type GemmOperands = string;
+
+/** Rows of C per workgroup: the smallest of 8, 16, 32, 64 that covers M, so thin products waste less. */
+export function tileRows(M: number): number {
+  return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(M))));
+}
+
+export function gemmWorkgroups(M: number, N: number, Z: number, rows: number): [number, number, number] {
+  return [Math.ceil(N / TILE_N), Math.ceil(M / rows), Z];
+}
+
+/** Whether [M, N] x K splits into whole tiles, so loaders and stores need no bounds checks. */
+export function tilesDivide(M: number, N: number, K: number, rows: number): boolean {
+  return M % rows === 0 && N % TILE_N === 0 && K % TILE_K === 0;
+}
+
+const range = (n: number) => [...Array(n).keys()];
+
+/** The tiled GEMM kernel around an op's operand functions, for tiles of `rows` rows of C. */
+export function gemmSource(operands: GemmOperands, rows: number): string {
+  const wy = rows / THREAD_ROWS, threads = 8 * wy, k4 = TILE_K / 4, n4 = TILE_N / 4, j4 = THREAD_COLS / 4;
+  const loadsA = (rows * k4) / threads, loadsB = (TILE_K * n4) / threads;
+  const acc = (i: number, j: number) => `c${i}_${j}`;
+  const lines = (n: number, f: (r: number) => string) => range(n).map(f).join("\n");
+  const cells = (f: (i: number, j: number) => string) =>
+    range(THREAD_ROWS).flatMap((i) => range(j4).map((j) => f(i, j))).join("\n");
+  return /* wgsl */ `${operands}
+var<workgroup> tileA: array<vec4f, ${rows * k4}>; // [m][k / 4]
+var<workgroup> tileB: array<vec4f, ${TILE_K * n4}>; // [k][n / 4]
+@compute @workgroup_size(8, ${wy})
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let z = wid.z;
+  let K = gemmBegin(z);
+  let t = lid.y * 8u + lid.x;
+  let m0 = wid.y * ${rows}u;
+  let n0 = wid.x * ${TILE_N}u;
+${cells((i, j) => `  var ${acc(i, j)} = vec4f();`)}
+  for (var k0 = 0u; k0 < K; k0 += ${TILE_K}u) {
+${
+    lines(loadsA, (r) =>
+      `    { let e = t + ${r * threads}u; tileA[e] = loadA(z, m0 + e / ${k4}u, k0 + e % ${k4}u * 4u); }`)
+  }
+${
+    lines(loadsB, (r) =>
+      `    { let e = t + ${r * threads}u; tileB[e] = loadB(z, k0 + e / ${n4}u, n0 + e % ${n4}u * 4u); }`)
+  }
+    workgroupBarrier();
+    for (var k = 0u; k < ${TILE_K}u; k += 4u) {
+${lines(THREAD_ROWS, (i) => `      let a${i} = tileA[(lid.y * ${THREAD_ROWS}u + ${i}u) * ${k4}u + k / 4u];`)}
+${
+    range(4).flatMap((s) =>
+      range(j4).map((j) => `      let b${s}_${j} = tileB[(k + ${s}u) * ${n4}u + lid.x * ${j4}u + ${j}u];`)
+    ).join("\n")
+  }
+${
+    cells((i, j) =>
+      range(4).map((s) => `      ${acc(i, j)} = fma(vec4f(a${i}[${s}]), b${s}_${j}, ${acc(i, j)});`).join(
+        "\n",
+      )
+    )
+  }
+    }
+    workgroupBarrier();
+  }
+${
+    cells((i, j) =>
+      `  storeC(z, m0 + lid.y * ${THREAD_ROWS}u + ${i}u, n0 + lid.x * ${THREAD_COLS}u + ${j * 4}u, ${
+        acc(i, j)
+      });`
+    )
+  }
+}`;
+}
+
+/** `vec4f(e(0), e(1), e(2), e(3))`: four scalar reads gathered into one tile entry. */
+export function gather4(element: (e: number) => string): string {
+  return `vec4f(${range(4).map(element).join(", ")})`;
+}
+
+/** Four guarded scalar stores of `v` (`index(e)` and `inside(e)` name element e's slot and guard). */
+export function scatter4(
+  target: string,
+  index: (e: number) => string,
+  inside: (e: number) => string,
+): string {
+  return range(4).map((e) => `if (${inside(e)}) { ${target}[${index(e)}] = v[${e}]; }`).join("\n  ");
+}
+
+/** What a matmul shader depends on besides its params: transposes, vec4 access and bounds checks. */
+interface MatmulVariant {
+  transA: boolean;
+  transB: boolean;
+  vecA: boolean;
+  vecB: boolean;
+  vecC: boolean;
+  checked: boolean;
+}
+
+/**
+ * An operand is read as vec4 where its rows run along the 4 consecutive elements a tile entry needs
+ * and their length is a multiple of 4 (so the vec4s align).
+ */
+function matmulVariant(transA: boolean, transB: boolean, M: number, N: number, K: number): MatmulVariant {
+  const checked = !tilesDivide(M, N, K, tileRows(M));
+  return {
+    transA,
+    transB,
+    vecA: !transA && K % 4 === 0,
+    vecB: !transB && N % 4 === 0,
+    vecC: N % 4 === 0,
+    checked,
+  };
+}
+
+/**
+ * Operands of C[z] = op(A[z]) op(B[z]) for row-major a [Z, M, K] (or [Z, K, M] when transA) and
+ * b [Z, K, N] (or [Z, N, K] when transB).
+ */
+function matmulOperands({ transA, transB, vecA, vecB, vecC, checked }: MatmulVariant): GemmOperands {
+  const guard = (cond: string) => (checked ? cond : "true");
+  const aAt = (e: number) => (transA ? `(k + ${e}u) * p.M + m` : `m * p.K + k + ${e}u`);
+  const bAt = (e: number) => (transB ? `(n + ${e}u) * p.K + k` : `k * p.N + n + ${e}u`);
+  const loadA = vecA
+    ? `select(vec4f(), a[(z * p.M * p.K + m * p.K + k) / 4u], ${guard("m < p.M && k < p.K")})`
+    : gather4((e) => `select(0.0, a[z * p.M * p.K + ${aAt(e)}], ${guard(`m < p.M && k + ${e}u < p.K`)})`);
+  const loadB = vecB
+    ? `select(vec4f(), b[(z * p.K * p.N + k * p.N + n) / 4u], ${guard("k < p.K && n < p.N")})`
+    : gather4((e) => `select(0.0, b[z * p.K * p.N + ${bAt(e)}], ${guard(`k < p.K && n + ${e}u < p.N`)})`);
+  const storeC = vecC
+    ? `if (${guard("m < p.M && n < p.N")}) { c[(z * p.M * p.N + m * p.N + n) / 4u] = v; }`
+    : scatter4("c", (e) => `z * p.M * p.N + m * p.N + n + ${e}u`, (e) => guard(`m < p.M && n + ${e}u < p.N`));
+  const array = (vec: boolean) => (vec ? "array<vec4f>" : "array<f32>");
+  return /* wgsl */ `
+struct P { M: u32, N: u32, K: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: ${array(vecA)};
+@group(0) @binding(2) var<storage, read> b: ${array(vecB)};
+@group(0) @binding(3) var<storage, read_write> c: ${array(vecC)};
+fn gemmBegin(z: u32) -> u32 { return p.K; }
+fn loadA(z: u32, m: u32, k: u32) -> vec4f { return ${loadA}; }
+fn loadB(z: u32, k: u32, n: u32) -> vec4f { return ${loadB}; }
+fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
+  ${storeC}
+}`;
+}
+
+export const matmulGpu: Pick<Kernels, "matmul"> = {
+  matmul(a, b, transA, transB) {
+    const [Z, ra, ca] = a.shape, [, rb, cb] = b.shape;
+    const M = transA ? ca : ra, K = transA ? ra : ca, N = transB ? rb : cb;
+    const rows = tileRows(M), variant = matmulVariant(transA, transB, M, N, K);
+    const c = gpuTensor(a, [Z, M, N]);
+    runtimeOf(a).dispatch({
+      key: `matmul/${rows}/${JSON.stringify(variant)}`,
+      source: () => gemmSource(matmulOperands(variant), rows),
+      params: new Params().u32(M, N, K),
+      buffers: [bufferOf(a), bufferOf(b), bufferOf(c)],
+      workgroups: gemmWorkgroups(M, N, Z, rows),
+    });
+    return c;
+  },
+};

@@ -18,7 +18,7 @@ import type { WebGPUBackend } from "../kernels/runtime.ts";
 import { exclusiveScan } from "../kernels/scan.ts";
 
 const entry = TEST_DEVICES.find((d) => d.name === "webgpu");
-const test = (name: string, fn: (gpu: WebGPUBackend) => Promise<void>) =>
+const test = (name: string, fn: (gpu: WebGPUBackend) => void | Promise<void>) =>
   Deno.test({
     name: `webgpu runtime: ${name}`,
     ignore: !entry,
@@ -36,7 +36,7 @@ test("the device gets the adapter's real limits, not WebGPU's defaults", async (
   }
 });
 
-test("a tensor beyond the binding limit and float64 data are refused with the sizes named", async (gpu) => {
+test("a tensor beyond the binding limit and float64 data are refused with the sizes named", (gpu) => {
   const limit = gpu.runtime.limits.maxStorageBufferBindingSize;
   assert.throws(
     () => gpu.runtime.acquire(limit + 4),

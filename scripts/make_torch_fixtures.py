@@ -33,12 +33,12 @@ def uniform(shape, lo=-1.0, hi=1.0):
     return rng.uniform(lo, hi, shape)
 
 
-def op_case(name, options, inputs, fn, no_grad=()):
+def op_case(name, options, inputs, fn):
     """One case per dtype: fn(**tensors) -> y, then y.backward(upstream)."""
     upstream = None
     cases = []
     for dtype_name, dtype in DTYPES.items():
-        ts = {k: torch.tensor(v, dtype=dtype, requires_grad=k not in no_grad) for k, v in inputs.items()}
+        ts = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in inputs.items()}
         y = fn(**ts)
         if upstream is None:
             upstream = uniform(y.shape)
@@ -51,7 +51,7 @@ def op_case(name, options, inputs, fn, no_grad=()):
             "inputs": {k: arr(t) for k, t in ts.items()},
             "upstream": arr(gy),
             "output": arr(y),
-            "grads": {k: arr(t.grad) for k, t in ts.items() if k not in no_grad},
+            "grads": {k: arr(t.grad) for k, t in ts.items()},
         })
     return cases
 
@@ -127,7 +127,10 @@ def ssim_map(x, y, data_range):
     """skimage's SSIM (gaussian_weights, use_sample_covariance=False) on the valid region, in torch."""
     channels = x.shape[1]
     window = torch.tensor(gaussian_window(), dtype=x.dtype).expand(channels, 1, 11, 11)
-    blur = lambda t: F.conv2d(t, window, groups=channels)
+
+    def blur(t):
+        return F.conv2d(t, window, groups=channels)
+
     ux, uy = blur(x), blur(y)
     vx, vy, vxy = blur(x * x) - ux * ux, blur(y * y) - uy * uy, blur(x * y) - ux * uy
     c1, c2 = (0.01 * data_range)**2, (0.03 * data_range)**2

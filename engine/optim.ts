@@ -153,6 +153,7 @@ export class Adam extends Optimiser {
     }
   }
 
+  /** m and v are the optimiser's own tensors; each step count is a new scalar tensor for the caller. */
   state(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
     this.params.forEach((p, i) => {

@@ -1,15 +1,19 @@
 /**
- * sumDims and expand. sumDims is a tree reduction: each output is owned by a segment of T threads
- * (T = the power of two ≥ the reduced count, at most 256; 256 / T outputs per workgroup). Each thread
- * adds a strided share of the reduced elements, then the segment halves its partial sums in workgroup
- * memory, log2 T steps. The order of additions is fixed, so results are deterministic.
+ * sumDims and expand. sumDims is a tree reduction: each (output, chunk) pair is owned by a segment of
+ * T threads (T = the power of two ≥ the chunk's length, at most 256; 256 / T segments per workgroup).
+ * Each thread adds a strided share of the chunk, then the segment halves its partial sums in workgroup
+ * memory, log2 T steps. A long reduction into few outputs (a loss: one output) is cut into chunks so
+ * that many workgroups share it, and the chunk sums are reduced again the same way. Runs of adjacent
+ * dimensions that are all reduced or all kept are merged first, so the index arithmetic sees as few
+ * dimensions as possible. The order of additions is fixed, so results are deterministic.
  */
-import type { Kernels } from "../engine/backend.ts";
+import type { Kernels, Shape } from "../engine/backend.ts";
 import { stridesOf } from "../engine/host.ts";
 import {
   bufferOf,
   DIMS_WGSL,
   FLAT_INDEX_WGSL,
+  type GpuRuntime,
   gpuTensor,
   linearWorkgroups,
   Params,
@@ -17,10 +21,12 @@ import {
 } from "./runtime.ts";
 
 const WG = 256;
+/** Elements per chunk when a reduction is split over workgroups. */
+const CHUNK = 4096;
 
 const sumSource = (segment: number) => /* wgsl */ `
 struct P {
-  outputs: u32, count: u32, nk: u32, nr: u32,
+  outputs: u32, count: u32, chunks: u32, chunkLength: u32, nk: u32, nr: u32,
   keptShape: array<vec4u, 2>, keptStride: array<vec4u, 2>, redShape: array<vec4u, 2>, redStride: array<vec4u, 2>,
 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -43,19 +49,74 @@ fn offset(i: u32, n: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2>) -> u3
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let t = lid.x % ${segment}u;
-  let o = (wid.y * nwg.x + wid.x) * ${WG / segment}u + lid.x / ${segment}u;
+  let job = (wid.y * nwg.x + wid.x) * ${WG / segment}u + lid.x / ${segment}u; // output · chunks + chunk
   var s = 0.0;
-  if (o < p.outputs) {
-    let base = offset(o, p.nk, p.keptShape, p.keptStride);
-    for (var r = t; r < p.count; r += ${segment}u) { s += xs[base + offset(r, p.nr, p.redShape, p.redStride)]; }
+  if (job < p.outputs * p.chunks) {
+    let base = offset(job / p.chunks, p.nk, p.keptShape, p.keptStride);
+    let first = (job % p.chunks) * p.chunkLength;
+    let end = min(first + p.chunkLength, p.count);
+    for (var r = first + t; r < end; r += ${segment}u) { s += xs[base + offset(r, p.nr, p.redShape, p.redStride)]; }
   }
   partial[lid.x] = s;
   for (var half = ${segment >> 1}u; half > 0u; half >>= 1u) {
     workgroupBarrier();
     if (t < half) { partial[lid.x] += partial[lid.x + half]; }
   }
-  if (t == 0u && o < p.outputs) { ys[o] = partial[lid.x]; }
+  if (t == 0u && job < p.outputs * p.chunks) { ys[job] = partial[lid.x]; }
 }`;
+
+/** A strided view: kept dims index the outputs, reduced dims are summed. */
+interface Reduction {
+  keptShape: number[];
+  keptStride: number[];
+  redShape: number[];
+  redStride: number[];
+}
+
+/** Merge runs of adjacent dims of the same kind (row-major: the outer stride is size × inner stride). */
+function collapse(shape: Shape, dims: readonly number[]): Reduction {
+  const out: Reduction = { keptShape: [], keptStride: [], redShape: [], redStride: [] };
+  const strides = stridesOf(shape);
+  let previousReduced: boolean | null = null;
+  shape.forEach((size, d) => {
+    const reduced = dims.includes(d);
+    const [sizes, stridesOut] = reduced ? [out.redShape, out.redStride] : [out.keptShape, out.keptStride];
+    if (reduced === previousReduced) {
+      sizes[sizes.length - 1] *= size;
+      stridesOut[stridesOut.length - 1] = strides[d];
+    } else {
+      sizes.push(size);
+      stridesOut.push(strides[d]);
+    }
+    previousReduced = reduced;
+  });
+  return out;
+}
+
+/** Record ys[o] = Σ over the reduced dims of xs, for every output o. */
+function reduceInto(rt: GpuRuntime, xs: GPUBuffer, ys: GPUBuffer, r: Reduction): void {
+  const outputs = r.keptShape.reduce((a, b) => a * b, 1), count = r.redShape.reduce((a, b) => a * b, 1);
+  const chunks = outputs < WG && count > 2 * CHUNK ? Math.ceil(count / CHUNK) : 1;
+  const chunkLength = Math.ceil(count / chunks);
+  const segment = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(chunkLength, 1))));
+  const partials = chunks > 1 ? rt.acquire(outputs * chunks * 4) : ys;
+  rt.dispatch({
+    key: `sumDims/${segment}`,
+    source: () => sumSource(segment),
+    params: new Params().u32(outputs, count, chunks, chunkLength, r.keptShape.length, r.redShape.length)
+      .dims(r.keptShape).dims(r.keptStride).dims(r.redShape).dims(r.redStride),
+    buffers: [xs, partials],
+    workgroups: linearWorkgroups(rt, outputs * chunks * segment, WG),
+  });
+  if (chunks === 1) return;
+  reduceInto(rt, partials, ys, {
+    keptShape: [outputs],
+    keptStride: [chunks],
+    redShape: [chunks],
+    redStride: [1],
+  });
+  rt.release(partials);
+}
 
 const expandSource = /* wgsl */ `
 struct P { n: u32, rank: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2> }
@@ -79,21 +140,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 export const reduceGpu: Pick<Kernels, "sumDims" | "expand"> = {
   sumDims(x, dims) {
-    const shape = x.shape.map((d, i) => (dims.includes(i) ? 1 : d));
-    const strides = stridesOf(x.shape);
-    const kept = x.shape.map((_, d) => d).filter((d) => !dims.includes(d));
-    const count = dims.reduce((n, d) => n * x.shape[d], 1);
-    const segment = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(count, 1))));
-    const rt = runtimeOf(x), y = gpuTensor(x, shape);
-    rt.dispatch({
-      key: `sumDims/${segment}`,
-      source: () => sumSource(segment),
-      params: new Params().u32(y.size, count, kept.length, dims.length)
-        .dims(kept.map((d) => x.shape[d])).dims(kept.map((d) => strides[d]))
-        .dims(dims.map((d) => x.shape[d])).dims(dims.map((d) => strides[d])),
-      buffers: [bufferOf(x), bufferOf(y)],
-      workgroups: linearWorkgroups(rt, y.size * segment, WG),
-    });
+    const y = gpuTensor(x, x.shape.map((d, i) => (dims.includes(i) ? 1 : d)));
+    reduceInto(runtimeOf(x), bufferOf(x), bufferOf(y), collapse(x.shape, dims));
     return y;
   },
   expand(x, shape) {

@@ -13,6 +13,7 @@ import { filter2dGpu } from "./filter2d.ts";
 import { interpolateGpu } from "./interpolate.ts";
 import { gridSampleGpu } from "./grid_sample.ts";
 import { matmulGpu } from "./matmul.ts";
+import { adamGpu } from "./optim.ts";
 
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
@@ -52,6 +53,7 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     ...interpolateGpu,
     ...gridSampleGpu,
     ...matmulGpu,
+    ...adamGpu,
   } satisfies Partial<WebGPUBackend>;
   const gpu = gpuKernels as unknown as WebGPUBackend;
   return gpu;

@@ -128,7 +128,8 @@ export async function scanClassFolder(root: string): Promise<FolderScan> {
   if (!test.folders.includes(GOOD)) {
     warnings.push("test/good is missing: image-level scores will have no good images");
   }
-  for (const defect of test.folders) {
+  // test/good first, then the defect types in name order.
+  for (const defect of [...test.folders].sort((a, b) => Number(b === GOOD) - Number(a === GOOD))) {
     const files = await listImages(root, `test/${defect}`, warnings);
     if (files.length === 0) warnings.push(`test/${defect} is empty: it is ignored`);
     const masks = defect === GOOD ? new Map() : await pairMasks(root, defect, files, problems, warnings);

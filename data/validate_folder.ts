@@ -126,9 +126,14 @@ export function describeSummary(summary: FolderSummary): string[] {
       } images${coverage}`,
     );
   }
-  const sizes = Object.entries(summary.sizes).sort((a, b) => b[1] - a[1]);
-  const shown = sizes.slice(0, 5).map(([size, n]) => `${size} (${n})`).join(", ");
-  lines.push(`  sizes: ${shown}${sizes.length > 5 ? `, and ${sizes.length - 5} more sizes` : ""}`);
+  const sizes = Object.keys(summary.sizes);
+  if (sizes.length <= 4) {
+    lines.push(`  sizes: ${sizes.map((size) => `${size} (${summary.sizes[size]} images)`).join(", ")}`);
+  } else {
+    const [widths, heights] = [0, 1].map((k) => sizes.map((size) => Number(size.split("x")[k])));
+    const range = (values: number[]) => `${Math.min(...values)}-${Math.max(...values)}`;
+    lines.push(`  sizes: ${sizes.length} different, widths ${range(widths)}, heights ${range(heights)}`);
+  }
   const channels = Object.entries(summary.channels).map(([c, n]) => `${CHANNEL_NAMES[c]} (${n})`).join(", ");
   lines.push(`  channels: ${channels}`);
   if (summary.softMasks > 0) lines.push(`  masks with soft edges (binarised at 127): ${summary.softMasks}`);

@@ -90,8 +90,16 @@ export interface LayerOptions extends Pick<TensorOptions, "device" | "dtype"> {
   bias?: boolean;
 }
 
-function layerParameters(weightShape: Shape, biasSize: number, { rng, bias = true, ...opts }: LayerOptions) {
-  const p = defaultParameters(weightShape, bias ? biasSize : null, rng, { ...opts, requiresGrad: true });
+function layerParameters(
+  weightShape: Shape,
+  biasSize: number,
+  { rng, bias = true, device, dtype }: LayerOptions,
+) {
+  const p = defaultParameters(weightShape, bias ? biasSize : null, rng, {
+    device,
+    dtype,
+    requiresGrad: true,
+  });
   return { weight: p.weight.keep(), bias: p.bias?.keep() ?? null };
 }
 

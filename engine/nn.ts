@@ -97,7 +97,7 @@ function layerParameters(
 ) {
   const p = defaultParameters(weightShape, bias ? biasSize : null, rng, {
     device,
-    dtype,
+    dtype: dtype ?? "float32",
     requiresGrad: true,
   });
   return { weight: p.weight.keep(), bias: p.bias?.keep() ?? null };

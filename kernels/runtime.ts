@@ -11,6 +11,10 @@
  *     workgroups: [gx, gy, gz],
  *   });
  *
+ * Temporary buffers: `rt.acquire(bytes)`, and `rt.release(buffer)` right after recording the last
+ * dispatch that uses it (pooled reuse is ordered on the GPU). `rt.clear` and `rt.copy` record zeroing
+ * and copies into the same batch.
+ *
  * Bindings: the params block (if any) is binding 0 and buffers follow from binding 1, in order, even
  * without params. Layouts are inferred ("auto"), so every declared binding must be used by the shader,
  * and one buffer may not be bound twice in a dispatch if either binding is writable. Params fields are

@@ -4,6 +4,8 @@
  * Evaluation reads it at H x W, so it is padded back with zeros; the content region must lie inside
  * the valid part (our 128x128 patches keep a ~90 px content square in the centre).
  */
+import { ssimMap } from "../engine/ops/ssim.ts";
+import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { type BatchShape, checkBatch } from "./image_batch.ts";
 
 export const SSIM_BORDER = 5;
@@ -34,4 +36,12 @@ export function padValidSsim(validSsim: Float32Array, shape: BatchShape, content
     }
   }
   return padded;
+}
+
+/** The engine's valid SSIM map of two [N, C, H, W] tensors, computed on their device, read back as float32. */
+export async function validSsimOf(input: Tensor, output: Tensor, dataRange = 1): Promise<Float32Array> {
+  const map = tidy(() => noGrad(() => ssimMap(input, output, { dataRange })));
+  const values = Float32Array.from(await map.data());
+  map.dispose();
+  return values;
 }

@@ -106,13 +106,14 @@ export function gather4(element: (e: number) => string): string {
   return `vec4f(${range(4).map(element).join(", ")})`;
 }
 
-/** Four guarded scalar stores of `v` (`index(e)` and `inside(e)` name element e's slot and guard). */
+/** Four guarded scalar stores of `value` (`index(e)` and `inside(e)` name element e's slot and guard). */
 export function scatter4(
   target: string,
+  value: string,
   index: (e: number) => string,
   inside: (e: number) => string,
 ): string {
-  return range(4).map((e) => `if (${inside(e)}) { ${target}[${index(e)}] = v[${e}]; }`).join("\n  ");
+  return range(4).map((e) => `if (${inside(e)}) { ${target}[${index(e)}] = ${value}[${e}]; }`).join("\n  ");
 }
 
 /** What a matmul shader depends on besides its params: transposes, vec4 access and bounds checks. */
@@ -157,7 +158,12 @@ function matmulOperands({ transA, transB, vecA, vecB, vecC, checked }: MatmulVar
     : gather4((e) => `select(0.0, b[z * p.K * p.N + ${bAt(e)}], ${guard(`k < p.K && n + ${e}u < p.N`)})`);
   const storeC = vecC
     ? `if (${guard("m < p.M && n < p.N")}) { c[(z * p.M * p.N + m * p.N + n) / 4u] = v; }`
-    : scatter4("c", (e) => `z * p.M * p.N + m * p.N + n + ${e}u`, (e) => guard(`m < p.M && n + ${e}u < p.N`));
+    : scatter4(
+      "c",
+      "v",
+      (e) => `z * p.M * p.N + m * p.N + n + ${e}u`,
+      (e) => guard(`m < p.M && n + ${e}u < p.N`),
+    );
   const array = (vec: boolean) => (vec ? "array<vec4f>" : "array<f32>");
   return /* wgsl */ `
 struct P { M: u32, N: u32, K: u32 }

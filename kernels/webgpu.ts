@@ -14,6 +14,7 @@ import { interpolateGpu } from "./interpolate.ts";
 import { gridSampleGpu } from "./grid_sample.ts";
 import { matmulGpu } from "./matmul.ts";
 import { adamGpu } from "./optim.ts";
+import { conv2dGpu } from "./conv2d.ts";
 
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
@@ -54,6 +55,7 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     ...gridSampleGpu,
     ...matmulGpu,
     ...adamGpu,
+    ...conv2dGpu,
   } satisfies Partial<WebGPUBackend>;
   const gpu = gpuKernels as unknown as WebGPUBackend;
   return gpu;

@@ -2,7 +2,7 @@
  * Residual maps (Section 8.2) between the input and the decoded, inverse-transformed output, one
  * H x W map per patch ([N, H, W]), zero outside the content region:
  *   L2:   r = sum_c (x_c - y_c)^2
- *   SSIM: r = 1 - mean_c SSIM_c, from the engine's valid SSIM map (see ssim_map.ts)
+ *   SSIM: r = 1 - mean_c SSIM_c, from the engine's valid SSIM map (`validSsimOf` in ssim_map.ts)
  * Optional smoothing (off by default): a Gaussian of standard deviation `smoothingSigma` px, truncated
  * at 4 sigma as scipy's gaussian_filter, normalised over the content region,
  *   r'(p) = sum_q g(p - q) m(q) r(q) / sum_q g(p - q) m(q),

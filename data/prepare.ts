@@ -5,7 +5,7 @@
  *              -> resize to 128x128; each patch keeps its angle and its content mask
  *   test:      resize to 256x256 -> the four non-overlapping 128x128 patches -> zero-pad -> resize to 128x128
  *
- * 181 = ceil(128 * sqrt 2): no rotation clips the content. Non-square images (magnetic-tile) are resized to
+ * 181 is the paper's canvas, 128 * sqrt 2 = 181.02 rounded: a 45-degree rotation clips 0.01 px at the corners. Non-square images (magnetic-tile) are resized to
  * 256x256 without keeping the aspect ratio, as the paper does. Masks are carried as extra planes through the
  * same steps and binarised (> 0.5) only at the end. Results are cached on disk (see patch_cache.ts).
  */
@@ -56,7 +56,7 @@ export interface TrainingOptions {
   /** Fraction of the patches held out for validation (the paper: 0.2). */
   validationFraction?: number;
   geometry?: Geometry;
-  /** Cache folder, or null for no cache. */
+  /** Cache folder (default: `.cache/` at the repository root), or null for no cache. */
   cacheDir?: string | null;
 }
 

@@ -95,3 +95,108 @@ Deno.test("zeroPad centres 128 in 181 with 26 zeros before and 27 after; crop cu
   ]);
   assert.throws(() => crop(image, 4, 0, 2, 3), /crop 3x2 at \(4, 0\) does not fit in a 6x5 image/);
 });
+
+/*
+ * References from PyTorch 1.13 in float64, printed to 6 decimals, for the image ((7x + 3y) mod 11) / 10:
+ *   theta = [[cos 30, -sin 30, 0], [sin 30, cos 30, 0]]
+ *   grid_sample(x, affine_grid(theta, x.shape, align_corners=False), "bilinear", "zeros", align_corners=False)
+ *   interpolate(x, size, mode="bilinear", align_corners=False, antialias=True)
+ * Tolerance: 5e-7 of printing plus float32 rounding.
+ */
+const TORCH_ROTATE_6x6_BY_30 = [
+  0.039583,
+  0.36013,
+  0.834872,
+  0.702276,
+  0.499712,
+  0.057373,
+  0.633365,
+  0.454904,
+  0.302564,
+  0.474583,
+  0.493941,
+  0.256922,
+  0.654552,
+  0.72327,
+  0.718301,
+  0.521891,
+  0.335353,
+  0.129071,
+  0.500545,
+  0.274519,
+  0.362981,
+  0.495513,
+  0.446475,
+  0.588878,
+  0.447308,
+  0.704711,
+  0.537917,
+  0.341506,
+  0.199038,
+  0.894422,
+  0.04824,
+  0.159713,
+  0.423398,
+  0.482244,
+  0.280995,
+  0.050159,
+];
+const TORCH_RESIZE_9x7_TO_4x3 = [
+  0.516122,
+  0.577875,
+  0.498258,
+  0.446122,
+  0.513109,
+  0.457676,
+  0.444907,
+  0.534622,
+  0.432449,
+  0.520209,
+  0.586237,
+  0.533061,
+];
+const TORCH_RESIZE_4x3_TO_7x5 = [
+  0,
+  0.25,
+  0.65,
+  0.5,
+  0.35,
+  0.75,
+  1,
+  0.12,
+  0.37,
+  0.77,
+  0.62,
+  0.438571,
+  0.587143,
+  0.68,
+  0.3,
+  0.55,
+  0.95,
+  0.8,
+  0.571429,
+  0.342857,
+  0.2,
+  0.48,
+  0.494286,
+  0.517143,
+  0.65,
+  0.751429,
+  0.522857,
+  0.38,
+  0.6,
+  0.457143,
+  0.228571,
+  0.55,
+  0.871429,
+  0.642857,
+  0.5,
+];
+
+Deno.test("rotate and resize match PyTorch's grid_sample and antialiased interpolate", () => {
+  const reference = (height: number, width: number) =>
+    filled(1, height, width, (x, y) => ((7 * x + 3 * y) % 11) / 10);
+  assert.ok(maxDifference(rotate(reference(6, 6), 30).data, TORCH_ROTATE_6x6_BY_30) <= 1e-6);
+  assert.ok(maxDifference(resize(reference(7, 9), 3, 4).data, TORCH_RESIZE_9x7_TO_4x3) <= 1e-6);
+  assert.ok(maxDifference(resize(reference(3, 4), 5, 7).data, TORCH_RESIZE_4x3_TO_7x5) <= 1e-6);
+});

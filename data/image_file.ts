@@ -9,12 +9,15 @@ import { createImage, type Image, toChannels } from "./image.ts";
 import { type PngLayout, readImageHeader, readPngLayout } from "./image_header.ts";
 
 /** Adam7 passes: [x start, y start, x step, y step]. */
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
-  0,
-  1,
-  1,
-  2,
-]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 /** Decodes PNG or JPEG bytes (recognised by content, not by name) to an image with the file's own channels. */
 export function decodeImage(bytes: Uint8Array, name: string): Image {

@@ -104,8 +104,18 @@ async function wrongLevel(root: string): Promise<string> {
 export async function scanClassFolder(root: string): Promise<FolderScan> {
   const scan: FolderScan = { root, images: [], problems: [], warnings: [] };
   const { problems, warnings } = scan;
-  if (!await isDirectory(join(root, "train")) || !await isDirectory(join(root, "test"))) {
+  const [hasTrain, hasTest] = await Promise.all([
+    isDirectory(join(root, "train")),
+    isDirectory(join(root, "test")),
+  ]);
+  if (!hasTrain && !hasTest) {
     problems.push(await wrongLevel(root));
+    return scan;
+  }
+  if (!hasTest) {
+    problems.push(
+      `test/ is missing: put test images in ${join(root, "test", GOOD)} and ${join(root, "test")}/<defect>`,
+    );
     return scan;
   }
   if (!await isDirectory(join(root, "train", GOOD))) {

@@ -165,6 +165,17 @@ Deno.test("a folder at the wrong level is pointed to the right one", async () =>
   ]);
 });
 
+Deno.test("a class folder missing test/ or train/good says which and where", async () => {
+  const onlyTrain = await writeTree({ "train/good/000.png": encodePng(gray(8, 8)) });
+  assert.deepEqual((await validateClassFolder(onlyTrain)).problems, [
+    `test/ is missing: put test images in ${onlyTrain}/test/good and ${onlyTrain}/test/<defect>`,
+  ]);
+  const onlyTest = await writeTree({ "test/good/000.png": encodePng(gray(8, 8)) });
+  assert.deepEqual((await validateClassFolder(onlyTest)).problems, [
+    `train/good is missing: put the defect-free training images in ${onlyTest}/train/good`,
+  ]);
+});
+
 Deno.test("stray entries in train/good are named in warnings and ignored", async () => {
   const root = await writeTree({
     ...minimalClass(),

@@ -98,6 +98,7 @@ export function preparePatch(
   withContent.data.set(cropped.data);
   withContent.data.fill(1, cropped.data.length);
   const placed = zeroPad(withContent, padded);
+  // An angle of 0 skips the sampler, so unrotated patches are exact rather than equal to float rounding.
   return resize(degrees === 0 ? placed : rotate(placed, degrees), size, size);
 }
 
@@ -148,6 +149,15 @@ export async function prepareTrainingSets(
   const [minAngle, maxAngle] = options.angleRange ?? [0, 360];
   const validationFraction = options.validationFraction ?? 0.2;
   const { samples, seed } = options;
+  if (set.train.length === 0) {
+    throw new Error(`class ${set.name} has no training images (train/good is empty)`);
+  }
+  if (!Number.isInteger(samples) || samples < 1) {
+    throw new Error(`samples is ${samples}, expected a whole number of at least 1`);
+  }
+  if (!(validationFraction >= 0 && validationFraction < 1)) {
+    throw new Error(`validationFraction is ${validationFraction}, expected a fraction in [0, 1)`);
+  }
   const parameters = {
     kind: "training",
     samples,

@@ -67,6 +67,23 @@ Deno.test("training and validation sets have the documented shapes, an 80/20 spl
   assert.equal(rgb.train.images.length, 3 * 3 * 128 * 128);
 });
 
+Deno.test("impossible training options are refused with the value and what was expected", async () => {
+  const prepare = (set: ClassSet, samples: number, validationFraction = 0.2) =>
+    prepareTrainingSets(set, { samples, seed: 0, validationFraction, cacheDir: null });
+  await assert.rejects(
+    prepare(inMemoryClass([]), 10),
+    /class memory has no training images \(train\/good is empty\)/,
+  );
+  await assert.rejects(
+    prepare(inMemoryClass(TRAIN), 0),
+    /samples is 0, expected a whole number of at least 1/,
+  );
+  await assert.rejects(
+    prepare(inMemoryClass(TRAIN), 10, 1),
+    /validationFraction is 1, expected a fraction in \[0, 1\)/,
+  );
+});
+
 Deno.test("the content mask is where the non-zero content lies, up to the 2-pixel blur of its edge", async () => {
   const { train } = await prepareTrainingSets(inMemoryClass(TRAIN), { samples: 10, seed: 5, cacheDir: null });
   const size = 128, plane = size * size;

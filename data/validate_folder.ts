@@ -60,7 +60,7 @@ export async function validateClassFolder(root: string): Promise<ClassFolderRepo
   }
   if (Object.keys(summary.channels).length > 1) {
     warnings.push(
-      `images mix channel counts (${describeCounts(summary.channels)}): they are converted to one`,
+      `images mix channel counts (${describeChannels(summary.channels)}): all are read with the same count`,
     );
   }
   return { summary, problems, warnings };
@@ -107,11 +107,12 @@ async function checkImage(
   return { pixels, defectPixels };
 }
 
-function describeCounts(counts: Record<string, number>): string {
-  return Object.entries(counts).map(([key, n]) => `${key}: ${n}`).join(", ");
-}
-
 const CHANNEL_NAMES: Record<string, string> = { 1: "gray", 2: "gray+alpha", 3: "RGB", 4: "RGBA" };
+
+/** e.g. "gray (20), RGB (5)" */
+function describeChannels(channels: Record<string, number>): string {
+  return Object.entries(channels).map(([c, n]) => `${CHANNEL_NAMES[c]} (${n})`).join(", ");
+}
 
 /** The summary as printable lines. */
 export function describeSummary(summary: FolderSummary): string[] {
@@ -134,8 +135,7 @@ export function describeSummary(summary: FolderSummary): string[] {
     const range = (values: number[]) => `${Math.min(...values)}-${Math.max(...values)}`;
     lines.push(`  sizes: ${sizes.length} different, widths ${range(widths)}, heights ${range(heights)}`);
   }
-  const channels = Object.entries(summary.channels).map(([c, n]) => `${CHANNEL_NAMES[c]} (${n})`).join(", ");
-  lines.push(`  channels: ${channels}`);
+  lines.push(`  channels: ${describeChannels(summary.channels)}`);
   if (summary.softMasks > 0) lines.push(`  masks with soft edges (binarised at 127): ${summary.softMasks}`);
   return lines;
 }

@@ -244,6 +244,9 @@ Deno.test("unusual but valid inputs are accepted: 16-bit, palette, gray+alpha, R
   });
   const report = await validateClassFolder(root);
   assert.deepEqual(report.problems, []);
+  assert.deepEqual(report.warnings, [
+    "images mix channel counts (gray (4), gray+alpha (1), RGB (3), RGBA (1)): all are read with the same count",
+  ]);
   assert.deepEqual(report.summary.softMasks, 1);
   const set = await loadClassFolder(root);
   assert.equal(set.train.length, 6);

@@ -111,6 +111,23 @@ Deno.test("JPEG decodes to its size and, at quality 100, close to its flat colou
   );
 });
 
+// An 8x8 one-component (gray) JPEG written by Pillow at quality 100: every row is 0, 32, ..., 224.
+const GRAY_JPEG_BASE64 =
+  "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" +
+  "AQEBAQEBAQEBAQEBAQH/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQID" +
+  "AAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4" +
+  "eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEBAAA/" +
+  "APn/AP4NuP8AmQv+4b/7Sr//2Q==";
+
+Deno.test("a gray (one-component) JPEG decodes to one channel", () => {
+  const bytes = Uint8Array.from(atob(GRAY_JPEG_BASE64), (c) => c.charCodeAt(0));
+  const image = decodeImage(bytes, "gray.jpg");
+  assert.deepEqual([image.channels, image.height, image.width], [1, 8, 8]);
+  const ramp = Array.from({ length: 64 }, (_, i) => ((i % 8) * 32) / 255);
+  // jpeg-js reads back Pillow's exact levels; the only error is float32 rounding in the BT.601 sum of R = G = B.
+  assertClose(image.data, ramp, 1e-6);
+});
+
 Deno.test("gray -> RGB replicates the plane; RGB -> gray uses the BT.601 weights", () => {
   const rgb = createImage(3, 1, 2);
   rgb.data.set([1, 0, 0, 1, 0, 0]); // pixel 0 is red, pixel 1 is green

@@ -9,6 +9,7 @@
 import { aupro } from "../eval/aupro.ts";
 import { averagePrecision, rocAuc } from "../eval/binary_metrics.ts";
 import { contentPixels, type DefectMap } from "../eval/defect_maps.ts";
+import { radixSort } from "../eval/radix_sort.ts";
 import { splitByClass } from "../eval/threshold_sweep.ts";
 import { Random } from "../engine/random.ts";
 
@@ -49,3 +50,21 @@ Deno.bench({
   fn: () => void averagePrecision(pixelScores()),
 });
 Deno.bench({ name: "AUPRO to FPR 0.3, 50M pixels", n: 3, warmup: 1, fn: () => void aupro(maps) });
+
+// Why the metrics use a radix sort: the same 50M residuals sorted both ways (each run sorts a fresh copy).
+const residuals = contentPixels(maps).scores;
+Deno.bench({
+  name: "radix sort, 50M float32",
+  group: "sort",
+  baseline: true,
+  n: 3,
+  warmup: 1,
+  fn: () => radixSort(residuals.slice()),
+});
+Deno.bench({
+  name: "Float32Array.prototype.sort, 50M float32",
+  group: "sort",
+  n: 3,
+  warmup: 1,
+  fn: () => void residuals.slice().sort(),
+});

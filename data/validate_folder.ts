@@ -1,12 +1,14 @@
 /**
  * `validateClassFolder`: everything that can be checked about a class folder without training: the layout,
- * every image's header, every mask's pixels. `inspect-data`, `train` and `reproduce --data` all call it.
+ * every image's header, every mask's pixels. `inspect-data` calls it; `train` and `reproduce --data` call it
+ * through `openValidatedClassFolder`.
  */
 import { join } from "node:path";
 import { binariseMask } from "./image.ts";
 import { decodeImage } from "./image_file.ts";
 import { readImageHeader } from "./image_header.ts";
-import { scanClassFolder, type ScannedImage } from "./mvtec_folder.ts";
+import type { ClassSet } from "./class_set.ts";
+import { loadClassFolder, scanClassFolder, type ScannedImage } from "./mvtec_folder.ts";
 
 export interface GroupSummary {
   split: "train" | "test";
@@ -64,6 +66,24 @@ export async function validateClassFolder(root: string): Promise<ClassFolderRepo
     );
   }
   return { summary, problems, warnings };
+}
+
+/**
+ * What `train` and `reproduce --data` do before any work: validate, pass each warning to `warn`, and either
+ * throw with every problem (one per line) or load the folder.
+ */
+export async function openValidatedClassFolder(
+  root: string,
+  warn: (line: string) => void = console.warn,
+): Promise<ClassSet> {
+  const { problems, warnings } = await validateClassFolder(root);
+  for (const warning of warnings) warn(`warning: ${warning}`);
+  if (problems.length > 0) {
+    throw new Error(
+      `${root} cannot be used (run deno task inspect-data ${root}):\n  ${problems.join("\n  ")}`,
+    );
+  }
+  return await loadClassFolder(root);
 }
 
 /** Reads one image's header and, for defect images, decodes its mask. Records what it finds. */

@@ -5,7 +5,7 @@ import jpeg from "jpeg-js";
 import { createImage, type Image } from "../data/image.ts";
 import { encodePng } from "../data/image_file.ts";
 import { loadClassFolder, scanClassFolder } from "../data/mvtec_folder.ts";
-import { validateClassFolder } from "../data/validate_folder.ts";
+import { openValidatedClassFolder, validateClassFolder } from "../data/validate_folder.ts";
 
 const SHARED = new URL("../../shared/data/", import.meta.url).pathname;
 
@@ -255,4 +255,19 @@ Deno.test("unusual but valid inputs are accepted: 16-bit, palette, gray+alpha, R
   assert.deepEqual(Array.from(soft.mask), Array.from({ length: 64 }, (_, i) => (i >= 32 && i < 40 ? 1 : 0)));
   const red = await set.test.find((s) => s.name === "test/crack/red.JPEG")!.read(1);
   assert.deepEqual(Array.from(red.mask), Array.from({ length: 64 }, (_, i) => (i < 8 ? 1 : 0)));
+});
+
+Deno.test("openValidatedClassFolder passes warnings on, refuses a bad folder before loading, loads a good one", async () => {
+  const root = await writeTree({ ...minimalClass(), "train/good/notes.txt": new TextEncoder().encode("hi") });
+  const warned: string[] = [];
+  const set = await openValidatedClassFolder(root, (line) => warned.push(line));
+  assert.deepEqual(warned, ["warning: train/good/notes.txt is not a PNG or JPEG image: it is ignored"]);
+  assert.equal(set.train.length, 2);
+  await writeTree({ "ground_truth/crack/000_mask.png": maskPng(8, 6) }, root);
+  await assert.rejects(
+    () => openValidatedClassFolder(root, () => {}),
+    (error: Error) =>
+      error.message === `${root} cannot be used (run deno task inspect-data ${root}):\n` +
+          "  ground_truth/crack/000_mask.png is 8x6, image is 8x8: masks must match their image",
+  );
 });

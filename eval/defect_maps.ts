@@ -13,6 +13,35 @@ export interface DefectMap {
   content: Uint8Array;
 }
 
+/**
+ * Per-patch DefectMaps over a batch: residuals and ground truths laid out [N, H, W] (as residual.ts
+ * returns them), one H x W content mask for all. The maps are views, nothing is copied.
+ */
+export function defectMapsOfBatch(
+  names: string[],
+  residuals: Float32Array,
+  groundTruths: Uint8Array,
+  content: Uint8Array,
+  height: number,
+  width: number,
+): DefectMap[] {
+  const plane = height * width, expected = names.length * plane;
+  if (residuals.length !== expected || groundTruths.length !== expected) {
+    throw new Error(
+      `residuals have ${residuals.length} values and ground truths ${groundTruths.length}, expected ` +
+        `${names.length} patches of ${height}x${width} = ${expected}`,
+    );
+  }
+  return names.map((name, k) => ({
+    name,
+    width,
+    height,
+    residual: residuals.subarray(k * plane, (k + 1) * plane),
+    groundTruth: groundTruths.subarray(k * plane, (k + 1) * plane),
+    content,
+  }));
+}
+
 /** Throws unless every array holds width x height values and the residual is finite inside the content. */
 export function checkDefectMap(map: DefectMap): void {
   const { name, width, height } = map;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DefectMap } from "../eval/defect_maps.ts";
+import { type DefectMap, defectMapsOfBatch, imageScore } from "../eval/defect_maps.ts";
 import { evaluateDetection } from "../eval/detection.ts";
 import { defectMapsOf, readMapCases } from "./eval_fixtures.ts";
 
@@ -75,4 +75,21 @@ Deno.test("a non-finite residual inside the content is an error naming the pixel
   const map = blankMap("nan.png", 8, 8);
   map.residual[8 * 2 + 3] = NaN;
   assert.throws(() => evaluateDetection([map]), /nan.png: residual at \(x 3, y 2\) is NaN/);
+});
+
+Deno.test("a batch [N, H, W] splits into per-patch maps that share the content mask", () => {
+  const residuals = Float32Array.from({ length: 2 * 6 }, (_, i) => i);
+  const truths = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+  const content = Uint8Array.from([1, 1, 1, 1, 1, 0]);
+  const maps = defectMapsOfBatch(["p0", "p1"], residuals, truths, content, 2, 3);
+  assert.deepEqual(Array.from(maps[1].residual), [6, 7, 8, 9, 10, 11]);
+  assert.equal(maps[1].content, content);
+  // Patch p1 is the only defective one; its score is the maximum over the content, 10 (11 is padding).
+  assert.deepEqual(imageScore(maps[1]), { score: 10, defective: true });
+  const report = evaluateDetection(maps);
+  assert.deepEqual([report.defectiveImages, report.defectPixels, report.contentPixels], [1, 1, 10]);
+  assert.throws(
+    () => defectMapsOfBatch(["p0"], residuals, truths, content, 2, 3),
+    /residuals have 12 values and ground truths 12, expected 1 patches of 2x3 = 6/,
+  );
 });

@@ -97,15 +97,25 @@ function parseIhdr(view: DataView, at: number, name: string): Omit<PngLayout, "i
   return { format: "png", width, height, channels, bitDepth, samplesPerPixel, colourType, interlaced };
 }
 
+/**
+ * Whether the JPEG's end-of-image marker FF D9 lies in its last kilobyte (some writers append padding or
+ * metadata after it). Inside compressed data a byte FF is always followed by 00 or a restart marker, so a
+ * file cut off in its scan data has no FF D9 there.
+ */
+function hasEndOfImage(bytes: Uint8Array): boolean {
+  for (let i = bytes.length - 1; i > 0 && i >= bytes.length - 1024; i--) {
+    if (bytes[i] === 0xd9 && bytes[i - 1] === 0xff) return true;
+  }
+  return false;
+}
+
 /** JPEG: the frame header (SOFn marker) gives size and component count; the file must end with EOI. */
 function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
-  let end = bytes.length;
-  while (end > 0 && bytes[end - 1] === 0) end--;
-  if (bytes[end - 2] !== 0xff || bytes[end - 1] !== 0xd9) {
+  if (!hasEndOfImage(bytes)) {
     throw new Error(`${name} is truncated: the JPEG has no end-of-image marker (FF D9)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let offset = 2; offset + 4 <= end;) {
+  for (let offset = 2; offset + 4 <= bytes.length;) {
     const marker = view.getUint16(offset);
     const length = view.getUint16(offset + 2);
     const isFrame = marker >= 0xffc0 && marker <= 0xffcf && ![0xffc4, 0xffc8, 0xffcc].includes(marker);

@@ -128,6 +128,15 @@ Deno.test("a gray (one-component) JPEG decodes to one channel", () => {
   assertClose(image.data, ramp, 1e-6);
 });
 
+Deno.test("a JPEG with bytes after its end-of-image marker still decodes", () => {
+  const rgba = new Uint8Array(8 * 8 * 4).fill(90);
+  const jpegBytes = new Uint8Array(jpeg.encode({ width: 8, height: 8, data: rgba }, 95).data);
+  const padded = new Uint8Array(jpegBytes.length + 300);
+  padded.set(jpegBytes);
+  padded.fill(0x41, jpegBytes.length);
+  assert.equal(decodeImage(padded, "padded.jpg").width, 8);
+});
+
 Deno.test("gray -> RGB replicates the plane; RGB -> gray uses the BT.601 weights", () => {
   const rgb = createImage(3, 1, 2);
   rgb.data.set([1, 0, 0, 1, 0, 0]); // pixel 0 is red, pixel 1 is green

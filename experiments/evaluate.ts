@@ -5,13 +5,12 @@
  */
 import type { Backend } from "../engine/backend.ts";
 import { tensor } from "../engine/create.ts";
-import { ssimMap } from "../engine/ops/ssim.ts";
-import { noGrad, tidy } from "../engine/tensor.ts";
 import type { DefectMap } from "../eval/defect_maps.ts";
 import { evaluateDetection } from "../eval/detection.ts";
 import type { BatchShape } from "../eval/image_batch.ts";
 import { meanSsim, reconstructionMse } from "../eval/reconstruction.ts";
 import { l2Residual, ssimResidual } from "../eval/residual.ts";
+import { validSsimOf } from "../eval/ssim_map.ts";
 import type { DetectionFigures } from "./results.ts";
 
 /** Inputs and their decoded, inverse-transformed reconstructions, with content (and defect) masks. */
@@ -32,15 +31,11 @@ export async function validSsimMap(r: Reconstructions, device: Backend, batch = 
   const out = new Float32Array(n * validPlane);
   for (let i = 0; i < n; i += batch) {
     const m = Math.min(batch, n - i);
-    const map = tidy(() =>
-      noGrad(() => {
-        const x = tensor(r.input.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
-        const y = tensor(r.output.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
-        return ssimMap(x, y, { dataRange: 1 });
-      })
-    );
-    out.set(await map.data(), i * validPlane);
-    map.dispose();
+    const x = tensor(r.input.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
+    const y = tensor(r.output.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
+    out.set(await validSsimOf(x, y), i * validPlane);
+    x.dispose();
+    y.dispose();
   }
   return out;
 }

@@ -112,6 +112,10 @@ export function renderSample(
   return { good, image, mask: Uint8Array.from(image.data, (v, i) => v !== good.data[i] ? 1 : 0) };
 }
 
+/**
+ * A class as a ClassSet whose samples render when read. Defective test images are spread over the class's
+ * defect types as evenly as the count allows (the first types take the remainder).
+ */
 export function syntheticClass(
   name: SyntheticClassName,
   options: SyntheticOptions = DEFAULT_SYNTHETIC,

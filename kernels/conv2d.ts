@@ -15,11 +15,20 @@
  *                (ih mod s, iw mod s): in phase (ry, rx) only taps ky ≡ ry + p (mod s) reach, so each
  *                phase is a dense GEMM over ⌈kh/s⌉·⌈kw/s⌉ taps instead of kh·kw mostly-zero ones:
  *                with ih = i·s + ry, ky = ky0 + s·t, ky0 = (ry + p) mod s, it reads dy at
- *                oh = i + (ry + p − ky0)/s − t.  M = Cin, N = Nb·⌈H/s⌉·⌈W/s⌉, K = Cout·Ty·Tx, Z = s².
+ *                oh = i + (ry + p − ky0)/s − t.  M = Cin, N = Nb·Hp·Wp, K = Cout·Ty·Tx, one dispatch
+ *                per phase.
+ *
+ * The geometry is compiled into each shader as constants (the pipeline key holds it): a network has a
+ * handful of layer shapes, and the loaders' divisions by kw, OW, ... become multiply-shifts.
+ *
+ * A convolution whose window covers the whole unpadded input (Table 1's 8x8 latent layer) is a fully
+ * connected layer, y = x wᵀ with x [Nb, Cin·H·W]: its three kernels run as plain matmuls, since the
+ * gather form of its input gradient would visit kh·kw taps per pixel of which one is inside dy.
  */
 import type { Conv2dGeometry, Kernels, Shape } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import {
+  dispatchMatmul,
   gather4,
   type GemmOperands,
   gemmSource,
@@ -31,35 +40,38 @@ import {
 } from "./matmul.ts";
 import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
 
-const GEOMETRY =
-  "Nb: u32, Cin: u32, H: u32, W: u32, Cout: u32, OH: u32, OW: u32, kh: u32, kw: u32, s: u32, pad: u32";
-
-function geometryParams(xShape: Shape, yShape: Shape, kh: number, kw: number, geo: Conv2dGeometry): Params {
-  const [Nb, Cin, H, W] = xShape, [, Cout, OH, OW] = yShape;
-  return new Params().u32(Nb, Cin, H, W, Cout, OH, OW, kh, kw, geo.stride, geo.padding);
+/** WGSL `const` declarations of non-negative integers. */
+function constants(values: Record<string, number>): string {
+  return Object.entries(values).map(([name, v]) => `const ${name} = ${v}u;`).join("\n");
 }
+
+/** The geometry of a convolution of x [Nb, Cin, H, W] into y [Nb, Cout, OH, OW]. */
+function geometry(xShape: Shape, yShape: Shape, kh: number, kw: number, geo: Conv2dGeometry) {
+  const [Nb, Cin, H, W] = xShape, [, Cout, OH, OW] = yShape;
+  return { Nb, Cin, H, W, Cout, OH, OW, kh, kw, S: geo.stride, PAD: geo.padding };
+}
+type Geometry = ReturnType<typeof geometry>;
 
 /** x at tap (ky, kx) of output pixel (oh, ow) of channel ci, or 0 in the padding (u32 wraps below 0). */
 const X_AT = /* wgsl */ `
 fn xAt(img: u32, ci: u32, oh: u32, ow: u32, ky: u32, kx: u32) -> f32 {
-  let ih = oh * p.s + ky - p.pad;
-  let iw = ow * p.s + kx - p.pad;
-  return select(0.0, x[((img * p.Cin + ci) * p.H + ih) * p.W + iw], ih < p.H && iw < p.W);
+  let ih = oh * S + ky - PAD;
+  let iw = ow * S + kx - PAD;
+  return select(0.0, x[((img * Cin + ci) * H + ih) * W + iw], ih < H && iw < W);
 }`;
 
 /** (ci, ky, kx) of tap index `k` = (ci·kh + ky)·kw + kx. */
 const TAP_OF = /* wgsl */ `
 struct Tap { ci: u32, ky: u32, kx: u32 }
-fn tapOf(k: u32) -> Tap { return Tap(k / (p.kh * p.kw), k % (p.kh * p.kw) / p.kw, k % p.kw); }`;
+fn tapOf(k: u32) -> Tap { return Tap(k / (kh * kw), k % (kh * kw) / kw, k % kw); }`;
 
 /**
- * WGSL for the (image, row, column) of flat pixel index n + e in images of `plane` = rows·cols pixels.
+ * WGSL for the (image, row, column) of flat pixel index n + e in images of rows x `cols` pixels.
  * When `sameRow` (cols a multiple of 4, n a multiple of 4) pixels n..n+3 share image and row, so they
  * are decoded once by `decode`.
  */
 function pixels(n: string, pixelsPerImage: string, cols: string, sameRow: boolean) {
-  const plane = `(${pixelsPerImage})`;
-  const flat = (e: number) => `(${n} + ${e}u)`;
+  const plane = `(${pixelsPerImage})`, flat = (e: number) => `(${n} + ${e}u)`;
   return {
     decode: sameRow
       ? `let img = ${n} / ${plane}; let row = ${n} % ${plane} / ${cols}; let col = ${n} % ${cols};`
@@ -73,9 +85,30 @@ function pixels(n: string, pixelsPerImage: string, cols: string, sameRow: boolea
 const guarded = (checked: boolean, cond: string) => (checked ? cond : "true");
 const array = (vec: boolean) => (vec ? "array<vec4f>" : "array<f32>");
 
-interface ForwardVariant {
+/** What a conv shader depends on: its constants and its choice of checks and vec4 access. */
+interface Variant {
+  consts: Record<string, number>;
   rows: number;
   checked: boolean;
+}
+
+function dispatchGemm(
+  like: Tensor,
+  name: string,
+  v: Variant,
+  operands: () => GemmOperands,
+  buffers: Tensor[],
+  [M, N, Z]: [number, number, number],
+) {
+  runtimeOf(like).dispatch({
+    key: `${name}/${JSON.stringify(v)}`,
+    source: () => gemmSource(`${constants(v.consts)}\n${operands()}`, v.rows),
+    buffers: buffers.map(bufferOf),
+    workgroups: gemmWorkgroups(M, N, Z, v.rows),
+  });
+}
+
+interface ForwardVariant extends Variant {
   bias: boolean;
   /** K % 4 == 0: weight rows read as vec4. */
   vecW: boolean;
@@ -85,28 +118,22 @@ interface ForwardVariant {
 }
 
 function forwardOperands(v: ForwardVariant): GemmOperands {
-  const col = pixels("n", "p.OH * p.OW", "p.OW", v.sameRow);
-  const bias = v.bias ? " + b[m]" : "";
+  const col = pixels("n", "OH * OW", "OW", v.sameRow);
   const loadA = v.vecW
-    ? `select(vec4f(), w[(m * p.K + k) / 4u], ${guarded(v.checked, "m < p.Cout && k < p.K")})`
-    : gather4((e) =>
-      `select(0.0, w[m * p.K + k + ${e}u], ${guarded(v.checked, `m < p.Cout && k + ${e}u < p.K`)})`
-    );
-  const yAt = (e: number) =>
-    `((n + ${e}u) / (p.OH * p.OW) * p.Cout + m) * p.OH * p.OW + (n + ${e}u) % (p.OH * p.OW)`;
+    ? `select(vec4f(), w[(m * K + k) / 4u], ${guarded(v.checked, "m < Cout && k < K")})`
+    : gather4((e) => `select(0.0, w[m * K + k + ${e}u], ${guarded(v.checked, `m < Cout && k + ${e}u < K`)})`);
+  const yAt = (e: number) => `((n + ${e}u) / (OH * OW) * Cout + m) * OH * OW + (n + ${e}u) % (OH * OW)`;
   const storeC = v.vecY
-    ? `if (${guarded(v.checked, "m < p.Cout && n < p.N")}) { y[(${yAt(0)}) / 4u] = out; }`
-    : scatter4("y", "out", yAt, (e) => guarded(v.checked, `m < p.Cout && n + ${e}u < p.N`));
+    ? `if (${guarded(v.checked, "m < Cout && n < N")}) { y[(${yAt(0)}) / 4u] = out; }`
+    : scatter4("y", "out", yAt, (e) => guarded(v.checked, `m < Cout && n + ${e}u < N`));
   return /* wgsl */ `
-struct P { ${GEOMETRY}, N: u32, K: u32 }
-@group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: ${array(v.vecW)};
 ${v.bias ? "@group(0) @binding(3) var<storage, read> b: array<f32>;" : ""}
 @group(0) @binding(${v.bias ? 4 : 3}) var<storage, read_write> y: ${array(v.vecY)};
 ${X_AT}
 ${TAP_OF}
-fn gemmBegin(z: u32) -> u32 { return p.K; }
+fn gemmK(z: u32) -> u32 { return K; }
 fn loadA(z: u32, m: u32, k: u32) -> vec4f { return ${loadA}; }
 fn loadB(z: u32, k: u32, n: u32) -> vec4f {
   let tap = tapOf(k);
@@ -114,13 +141,13 @@ fn loadB(z: u32, k: u32, n: u32) -> vec4f {
   return ${
     gather4((e) =>
       `select(0.0, xAt(${col.img(e)}, tap.ci, ${col.row(e)}, ${col.col(e)}, tap.ky, tap.kx), ${
-        guarded(v.checked, `k < p.K && n + ${e}u < p.N`)
+        guarded(v.checked, `k < K && n + ${e}u < N`)
       })`
     )
   };
 }
 fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
-  let out = v${bias};
+  let out = v${v.bias ? " + b[min(m, Cout - 1u)]" : ""};
   ${storeC}
 }`;
 }
@@ -129,8 +156,14 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, geo: Conv2dGeo
   const [Nb, Cin, H, W] = x.shape, [Cout, , kh, kw] = w.shape;
   const OH = Math.floor((H + 2 * geo.padding - kh) / geo.stride) + 1;
   const OW = Math.floor((W + 2 * geo.padding - kw) / geo.stride) + 1;
+  const y = gpuTensor(x, [Nb, Cout, OH, OW]);
   const M = Cout, N = Nb * OH * OW, K = Cin * kh * kw, rows = tileRows(M);
+  if (coversInput(x.shape, kh, kw, geo)) {
+    dispatchMatmul(x, { Z: 1, M: Nb, N: Cout, K, transA: false, transB: true }, x, w, y, bias);
+    return y;
+  }
   const v: ForwardVariant = {
+    consts: { ...geometry(x.shape, y.shape, kh, kw, geo), N, K },
     rows,
     checked: !tilesDivide(M, N, K, rows),
     bias: bias !== null,
@@ -138,20 +171,16 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, geo: Conv2dGeo
     vecY: (OH * OW) % 4 === 0,
     sameRow: OW % 4 === 0,
   };
-  const y = gpuTensor(x, [Nb, Cout, OH, OW]);
-  runtimeOf(x).dispatch({
-    key: `conv2d/${JSON.stringify(v)}`,
-    source: () => gemmSource(forwardOperands(v), rows),
-    params: geometryParams(x.shape, y.shape, kh, kw, geo).u32(N, K),
-    buffers: [bufferOf(x), bufferOf(w), ...(bias ? [bufferOf(bias)] : []), bufferOf(y)],
-    workgroups: gemmWorkgroups(M, N, 1, rows),
-  });
+  dispatchGemm(x, "conv2d", v, () => forwardOperands(v), bias ? [x, w, bias, y] : [x, w, y], [M, N, 1]);
   return y;
 }
 
-interface GradWeightVariant {
-  rows: number;
-  checked: boolean;
+/** No padding and a window as large as the input: one output pixel that sees every input element. */
+function coversInput([, , H, W]: Shape, kh: number, kw: number, geo: Conv2dGeometry): boolean {
+  return geo.padding === 0 && kh === H && kw === W;
+}
+
+interface GradWeightVariant extends Variant {
   /** OH·OW % 4 == 0: dy rows read as vec4. */
   vecDy: boolean;
   /** Cin·kh·kw % 4 == 0: dw rows written as vec4. */
@@ -159,39 +188,32 @@ interface GradWeightVariant {
 }
 
 function gradWeightOperands(v: GradWeightVariant): GemmOperands {
-  const dyAt = (k: string) =>
-    `((z * p.imgs + ${k} / (p.OH * p.OW)) * p.Cout + m) * p.OH * p.OW + ${k} % (p.OH * p.OW)`;
+  const dyAt = (k: string) => `((z * IMGS + ${k} / (OH * OW)) * Cout + m) * OH * OW + ${k} % (OH * OW)`;
   const loadA = v.vecDy
-    ? `select(vec4f(), dy[(${dyAt("k")}) / 4u], ${guarded(v.checked, "m < p.Cout && k < p.K")})`
+    ? `select(vec4f(), dy[(${dyAt("k")}) / 4u], ${guarded(v.checked, "m < Cout && k < K")})`
     : gather4((e) =>
-      `select(0.0, dy[${dyAt(`(k + ${e}u)`)}], ${guarded(v.checked, `m < p.Cout && k + ${e}u < p.K`)})`
+      `select(0.0, dy[${dyAt(`(k + ${e}u)`)}], ${guarded(v.checked, `m < Cout && k + ${e}u < K`)})`
     );
+  const dwAt = (e: number) => `(z * Cout + m) * N + n + ${e}u`;
   const storeC = v.vecDw
-    ? `if (${guarded(v.checked, "m < p.Cout && n < p.N")}) { dw[((z * p.Cout + m) * p.N + n) / 4u] = v; }`
-    : scatter4(
-      "dw",
-      "v",
-      (e) => `(z * p.Cout + m) * p.N + n + ${e}u`,
-      (e) => guarded(v.checked, `m < p.Cout && n + ${e}u < p.N`),
-    );
-  const range4 = [0, 1, 2, 3];
+    ? `if (${guarded(v.checked, "m < Cout && n < N")}) { dw[(${dwAt(0)}) / 4u] = v; }`
+    : scatter4("dw", "v", dwAt, (e) => guarded(v.checked, `m < Cout && n + ${e}u < N`));
+  const taps = [0, 1, 2, 3].map((e) => `let tap${e} = tapOf(n + ${e}u);`).join(" ");
   return /* wgsl */ `
-struct P { ${GEOMETRY}, imgs: u32, N: u32, K: u32 }
-@group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: ${array(v.vecDy)};
 @group(0) @binding(3) var<storage, read_write> dw: ${array(v.vecDw)};
 ${X_AT}
 ${TAP_OF}
-fn gemmBegin(z: u32) -> u32 { return p.K; }
+fn gemmK(z: u32) -> u32 { return K; }
 fn loadA(z: u32, m: u32, k: u32) -> vec4f { return ${loadA}; }
 fn loadB(z: u32, k: u32, n: u32) -> vec4f {
-  let image = z * p.imgs + k / (p.OH * p.OW); let oh = k % (p.OH * p.OW) / p.OW; let ow = k % p.OW;
-  ${range4.map((e) => `let tap${e} = tapOf(n + ${e}u);`).join(" ")}
+  let img = z * IMGS + k / (OH * OW); let oh = k % (OH * OW) / OW; let ow = k % OW;
+  ${taps}
   return ${
     gather4((e) =>
-      `select(0.0, xAt(image, tap${e}.ci, oh, ow, tap${e}.ky, tap${e}.kx), ${
-        guarded(v.checked, `k < p.K && n + ${e}u < p.N`)
+      `select(0.0, xAt(img, tap${e}.ci, oh, ow, tap${e}.ky, tap${e}.kx), ${
+        guarded(v.checked, `k < K && n + ${e}u < N`)
       })`
     )
   };
@@ -236,23 +258,22 @@ function splitCount(Nb: number, tiles: number, pixelsPerImage: number): number {
 function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin] = x.shape, [, Cout, OH, OW] = gy.shape;
   const M = Cout, N = Cin * kh * kw, rows = tileRows(M), rt = runtimeOf(x);
+  const dw = gpuTensor(x, [Cout, Cin, kh, kw]);
+  if (coversInput(x.shape, kh, kw, geo)) {
+    dispatchMatmul(x, { Z: 1, M, N, K: Nb, transA: true, transB: false }, gy, x, dw, null);
+    return dw;
+  }
   const splits = splitCount(Nb, Math.ceil(M / rows) * Math.ceil(N / TILE_N), OH * OW);
   const K = (Nb / splits) * OH * OW;
   const v: GradWeightVariant = {
+    consts: { ...geometry(x.shape, gy.shape, kh, kw, geo), IMGS: Nb / splits, N, K },
     rows,
     checked: !tilesDivide(M, N, K, rows),
     vecDy: (OH * OW) % 4 === 0,
     vecDw: N % 4 === 0,
   };
-  const dw = gpuTensor(x, [Cout, Cin, kh, kw]);
   const parts = splits === 1 ? dw : gpuTensor(x, [splits, Cout, Cin, kh, kw]);
-  rt.dispatch({
-    key: `conv2dGradWeight/${JSON.stringify(v)}`,
-    source: () => gemmSource(gradWeightOperands(v), rows),
-    params: geometryParams(x.shape, gy.shape, kh, kw, geo).u32(Nb / splits, N, K),
-    buffers: [bufferOf(x), bufferOf(gy), bufferOf(parts)],
-    workgroups: gemmWorkgroups(M, N, splits, rows),
-  });
+  dispatchGemm(x, "conv2dGradWeight", v, () => gradWeightOperands(v), [x, gy, parts], [M, N, splits]);
   if (parts === dw) return dw;
   rt.dispatch({
     key: "conv2dGradWeight/sumSplits",
@@ -265,61 +286,56 @@ function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Co
   return dw;
 }
 
-interface GradInputVariant {
-  rows: number;
-  checked: boolean;
-  /** W / s a multiple of 4 with s | W: the four pixels of a tile entry share a row in every phase. */
+/**
+ * Output phase (ry, rx) of the input gradient: first taps (KY0, KX0), tap counts (TY, TX), row and
+ * column offsets into dy (OFFH, OFFW), its pixels (HP x WP per image) and GEMM sizes N and K.
+ */
+function phase(g: Geometry, ry: number, rx: number) {
+  const { S, PAD } = g, count = (size: number, first: number) => Math.max(0, Math.ceil((size - first) / S));
+  const KY0 = (ry + PAD) % S, KX0 = (rx + PAD) % S, TY = count(g.kh, KY0), TX = count(g.kw, KX0);
+  const HP = count(g.H, ry), WP = count(g.W, rx);
+  const OFFH = (ry + PAD - KY0) / S, OFFW = (rx + PAD - KX0) / S;
+  return { RY: ry, RX: rx, KY0, KX0, TY, TX, OFFH, OFFW, HP, WP, N: g.Nb * HP * WP, K: g.Cout * TY * TX };
+}
+
+interface GradInputVariant extends Variant {
+  /** WP a multiple of 4: the four pixels of a tile entry share a row. */
   sameRow: boolean;
   /** s == 1 and H·W % 4 == 0: dx rows written as vec4. */
   vecDx: boolean;
 }
 
 function gradInputOperands(v: GradInputVariant): GemmOperands {
-  const col = pixels("n", "ph.H * ph.W", "ph.W", v.sameRow);
+  const col = pixels("n", "HP * WP", "WP", v.sameRow);
   const dxAt = (e: number) =>
-    `((${col.img(e)} * p.Cin + m) * p.H + ${col.row(e)} * p.s + ph.ry) * p.W + (${col.col(e)}) * p.s + ph.rx`;
+    `((${col.img(e)} * Cin + m) * H + ${col.row(e)} * S + RY) * W + (${col.col(e)}) * S + RX`;
   const storeC = v.vecDx
-    ? `if (${guarded(v.checked, "m < p.Cin && n < ph.N")}) { dx[(${dxAt(0)}) / 4u] = v; }`
-    : scatter4("dx", "v", dxAt, (e) => guarded(v.checked, `m < p.Cin && n + ${e}u < ph.N`));
+    ? `if (${guarded(v.checked, "m < Cin && n < N")}) { dx[(${dxAt(0)}) / 4u] = v; }`
+    : scatter4("dx", "v", dxAt, (e) => guarded(v.checked, `m < Cin && n + ${e}u < N`));
   return /* wgsl */ `
-struct P { ${GEOMETRY} }
-@group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: ${array(v.vecDx)};
-/** Output phase (ry, rx): first taps (ky0, kx0), tap counts (Ty, Tx), row and column offsets into dy
-    (offH, offW), size (H, W) and GEMM N and K. */
-struct Phase { ry: u32, rx: u32, ky0: u32, kx0: u32, Ty: u32, Tx: u32, offH: u32, offW: u32, H: u32, W: u32, N: u32, K: u32 }
-var<private> ph: Phase;
-fn taps(k: u32, r0: u32) -> u32 { return select(0u, (k - r0 + p.s - 1u) / p.s, r0 < k); }
-fn gemmBegin(z: u32) -> u32 {
-  ph.ry = z / p.s; ph.rx = z % p.s;
-  ph.ky0 = (ph.ry + p.pad) % p.s; ph.kx0 = (ph.rx + p.pad) % p.s;
-  ph.Ty = taps(p.kh, ph.ky0); ph.Tx = taps(p.kw, ph.kx0);
-  ph.offH = (ph.ry + p.pad - ph.ky0) / p.s; ph.offW = (ph.rx + p.pad - ph.kx0) / p.s;
-  ph.H = taps(p.H, ph.ry); ph.W = taps(p.W, ph.rx);
-  ph.N = p.Nb * ph.H * ph.W; ph.K = p.Cout * ph.Ty * ph.Tx;
-  return ph.K;
-}
-/** w[co, ci, ky0 + s·t, kx0 + s·u] for tap index k = (co·Ty + t)·Tx + u of this phase. */
+fn gemmK(z: u32) -> u32 { return K; }
+/** w[co, ci, KY0 + s·t, KX0 + s·u] for this phase's tap index k = (co·TY + t)·TX + u. */
 fn wAt(ci: u32, k: u32) -> f32 {
-  let co = k / (ph.Ty * ph.Tx); let t = k % (ph.Ty * ph.Tx) / ph.Tx; let u = k % ph.Tx;
-  return w[((co * p.Cin + ci) * p.kh + ph.ky0 + p.s * t) * p.kw + ph.kx0 + p.s * u];
+  let co = k / (TY * TX); let t = k % (TY * TX) / TX; let u = k % TX;
+  return w[((co * Cin + ci) * kh + KY0 + S * t) * kw + KX0 + S * u];
 }
 fn loadA(z: u32, m: u32, k: u32) -> vec4f {
   return ${
-    gather4((e) => `select(0.0, wAt(m, k + ${e}u), ${guarded(v.checked, `m < p.Cin && k + ${e}u < ph.K`)})`)
+    gather4((e) => `select(0.0, wAt(m, k + ${e}u), ${guarded(v.checked, `m < Cin && k + ${e}u < K`)})`)
   };
 }
 fn loadB(z: u32, k: u32, n: u32) -> vec4f {
-  let co = k / (ph.Ty * ph.Tx); let t = k % (ph.Ty * ph.Tx) / ph.Tx; let u = k % ph.Tx;
+  let co = k / (TY * TX); let t = k % (TY * TX) / TX; let u = k % TX;
   ${col.decode}
   return ${
     gather4((e) => {
-      const oh = `${col.row(e)} + ph.offH - t`, ow = `${col.col(e)} + ph.offW - u`;
-      return `select(0.0, dy[((${col.img(e)} * p.Cout + co) * p.OH + ${oh}) * p.OW + ${ow}], ${
-        guarded(v.checked, `k < ph.K && n + ${e}u < ph.N`)
-      } && ${oh} < p.OH && ${ow} < p.OW)`;
+      const oh = `${col.row(e)} + OFFH - t`, ow = `${col.col(e)} + OFFW - u`;
+      return `select(0.0, dy[((${col.img(e)} * Cout + co) * OH + ${oh}) * OW + ${ow}], ${
+        guarded(v.checked, `k < K && n + ${e}u < N`)
+      } && ${oh} < OH && ${ow} < OW)`;
     })
   };
 }
@@ -331,23 +347,34 @@ fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
 
 function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin, H, W] = inShape, [Cout, , kh, kw] = w.shape, s = geo.stride;
-  const M = Cin, N = Nb * Math.ceil(H / s) * Math.ceil(W / s), rows = tileRows(M);
-  // Phases have equal sizes (needed to drop bounds checks) when s divides H, W, kh and kw.
-  const equalPhases = H % s === 0 && W % s === 0 && kh % s === 0 && kw % s === 0;
-  const v: GradInputVariant = {
-    rows,
-    checked: !(equalPhases && tilesDivide(M, N, Cout * (kh / s) * (kw / s), rows)),
-    sameRow: W % s === 0 && (W / s) % 4 === 0,
-    vecDx: s === 1 && (H * W) % 4 === 0,
-  };
   const dx = gpuTensor(gy, inShape);
-  runtimeOf(gy).dispatch({
-    key: `conv2dGradInput/${JSON.stringify(v)}`,
-    source: () => gemmSource(gradInputOperands(v), rows),
-    params: geometryParams(inShape, gy.shape, kh, kw, geo),
-    buffers: [bufferOf(gy), bufferOf(w), bufferOf(dx)],
-    workgroups: gemmWorkgroups(M, N, s * s, rows),
-  });
+  if (coversInput(inShape, kh, kw, geo)) {
+    dispatchMatmul(
+      gy,
+      { Z: 1, M: Nb, N: Cin * kh * kw, K: Cout, transA: false, transB: false },
+      gy,
+      w,
+      dx,
+      null,
+    );
+    return dx;
+  }
+  const g = geometry(inShape, gy.shape, kh, kw, geo), rows = tileRows(Cin);
+  const phases = [...Array(s * s).keys()].map((z) => phase(g, Math.floor(z / s), z % s)).filter((ph) =>
+    ph.N > 0
+  );
+  // A phase that no tap reaches (kh < s) is all zeros.
+  if (phases.some((ph) => ph.K === 0)) runtimeOf(gy).clear(bufferOf(dx), dx.size * 4);
+  for (const ph of phases.filter((ph) => ph.K > 0)) {
+    const v: GradInputVariant = {
+      consts: { ...g, ...ph },
+      rows,
+      checked: !tilesDivide(Cin, ph.N, ph.K, rows),
+      sameRow: ph.WP % 4 === 0,
+      vecDx: s === 1 && (H * W) % 4 === 0,
+    };
+    dispatchGemm(gy, "conv2dGradInput", v, () => gradInputOperands(v), [gy, w, dx], [Cin, ph.N, 1]);
+  }
   return dx;
 }
 

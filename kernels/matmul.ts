@@ -13,6 +13,7 @@
  * emits loaders without bounds checks (its pipeline key says which variant it built).
  */
 import type { Kernels } from "../engine/backend.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { bufferOf, gpuTensor, Params, runtimeOf } from "./runtime.ts";
 
 /** Columns of C per workgroup (8 threads x 8 columns) and the K-step staged in workgroup memory. */
@@ -22,7 +23,7 @@ const THREAD_ROWS = 8, THREAD_COLS = 8;
 
 /**
  * WGSL an op supplies to the GEMM core: its params struct, its bindings and the functions
- *   gemmBegin(z) -> u32         K of batch entry z (an op may also set private per-z state here)
+ *   gemmK(z) -> u32             K of batch entry z
  *   loadA(z, m, k) -> vec4f     A[m, k..k+3], zero outside A (k is a multiple of 4)
  *   loadB(z, k, n) -> vec4f     B[k, n..n+3], zero outside B (n is a multiple of 4)
  *   storeC(z, m, n, v: vec4f)   C[m, n..n+3] = v, skipping elements outside C
@@ -59,12 +60,12 @@ var<workgroup> tileB: array<vec4f, ${TILE_K * n4}>; // [k][n / 4]
 @compute @workgroup_size(8, ${wy})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let z = wid.z;
-  let K = gemmBegin(z);
+  let depth = gemmK(z);
   let t = lid.y * 8u + lid.x;
   let m0 = wid.y * ${rows}u;
   let n0 = wid.x * ${TILE_N}u;
 ${cells((i, j) => `  var ${acc(i, j)} = vec4f();`)}
-  for (var k0 = 0u; k0 < K; k0 += ${TILE_K}u) {
+  for (var k0 = 0u; k0 < depth; k0 += ${TILE_K}u) {
 ${
     lines(loadsA, (r) =>
       `    { let e = t + ${r * threads}u; tileA[e] = loadA(z, m0 + e / ${k4}u, k0 + e % ${k4}u * 4u); }`)
@@ -124,21 +125,24 @@ interface MatmulVariant {
   vecB: boolean;
   vecC: boolean;
   checked: boolean;
+  /** bias[n] added to every row of C in the store. */
+  bias: boolean;
 }
 
 /**
  * An operand is read as vec4 where its rows run along the 4 consecutive elements a tile entry needs
  * and their length is a multiple of 4 (so the vec4s align).
  */
-function matmulVariant(transA: boolean, transB: boolean, M: number, N: number, K: number): MatmulVariant {
-  const checked = !tilesDivide(M, N, K, tileRows(M));
+function matmulVariant(dims: MatmulDims, bias: boolean): MatmulVariant {
+  const { M, N, K, transA, transB } = dims;
   return {
     transA,
     transB,
     vecA: !transA && K % 4 === 0,
     vecB: !transB && N % 4 === 0,
     vecC: N % 4 === 0,
-    checked,
+    checked: !tilesDivide(M, N, K, tileRows(M)),
+    bias,
   };
 }
 
@@ -146,7 +150,7 @@ function matmulVariant(transA: boolean, transB: boolean, M: number, N: number, K
  * Operands of C[z] = op(A[z]) op(B[z]) for row-major a [Z, M, K] (or [Z, K, M] when transA) and
  * b [Z, K, N] (or [Z, N, K] when transB).
  */
-function matmulOperands({ transA, transB, vecA, vecB, vecC, checked }: MatmulVariant): GemmOperands {
+function matmulOperands({ transA, transB, vecA, vecB, vecC, checked, bias }: MatmulVariant): GemmOperands {
   const guard = (cond: string) => (checked ? cond : "true");
   const aAt = (e: number) => (transA ? `(k + ${e}u) * p.M + m` : `m * p.K + k + ${e}u`);
   const bAt = (e: number) => (transB ? `(n + ${e}u) * p.K + k` : `k * p.N + n + ${e}u`);
@@ -157,41 +161,67 @@ function matmulOperands({ transA, transB, vecA, vecB, vecC, checked }: MatmulVar
     ? `select(vec4f(), b[(z * p.K * p.N + k * p.N + n) / 4u], ${guard("k < p.K && n < p.N")})`
     : gather4((e) => `select(0.0, b[z * p.K * p.N + ${bAt(e)}], ${guard(`k < p.K && n + ${e}u < p.N`)})`);
   const storeC = vecC
-    ? `if (${guard("m < p.M && n < p.N")}) { c[(z * p.M * p.N + m * p.N + n) / 4u] = v; }`
+    ? `if (${guard("m < p.M && n < p.N")}) { c[(z * p.M * p.N + m * p.N + n) / 4u] = out; }`
     : scatter4(
       "c",
-      "v",
+      "out",
       (e) => `z * p.M * p.N + m * p.N + n + ${e}u`,
       (e) => guard(`m < p.M && n + ${e}u < p.N`),
     );
+  // Columns past N (checked tiles only) read a valid bias entry; their sums are not stored.
+  const biasAt = (e: number) => `bias[min(n + ${e}u, p.N - 1u)]`;
   const array = (vec: boolean) => (vec ? "array<vec4f>" : "array<f32>");
   return /* wgsl */ `
 struct P { M: u32, N: u32, K: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: ${array(vecA)};
 @group(0) @binding(2) var<storage, read> b: ${array(vecB)};
-@group(0) @binding(3) var<storage, read_write> c: ${array(vecC)};
-fn gemmBegin(z: u32) -> u32 { return p.K; }
+${bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;" : ""}
+@group(0) @binding(${bias ? 4 : 3}) var<storage, read_write> c: ${array(vecC)};
+fn gemmK(z: u32) -> u32 { return p.K; }
 fn loadA(z: u32, m: u32, k: u32) -> vec4f { return ${loadA}; }
 fn loadB(z: u32, k: u32, n: u32) -> vec4f { return ${loadB}; }
 fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
+  let out = v${bias ? ` + ${gather4(biasAt)}` : ""};
   ${storeC}
 }`;
+}
+
+/** C[z] = op(A[z]) op(B[z]) (+ bias over columns): Z products of [M, K] by [K, N]. */
+export interface MatmulDims {
+  Z: number;
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+/** Record the product of buffers a and b into c (each row-major, see matmulOperands). */
+export function dispatchMatmul(
+  like: Tensor,
+  dims: MatmulDims,
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+  bias: Tensor | null,
+) {
+  const { Z, M, N, K } = dims, rows = tileRows(M), variant = matmulVariant(dims, bias !== null);
+  runtimeOf(like).dispatch({
+    key: `matmul/${rows}/${JSON.stringify(variant)}`,
+    source: () => gemmSource(matmulOperands(variant), rows),
+    params: new Params().u32(M, N, K),
+    buffers: [bufferOf(a), bufferOf(b), ...(bias ? [bufferOf(bias)] : []), bufferOf(c)],
+    workgroups: gemmWorkgroups(M, N, Z, rows),
+  });
 }
 
 export const matmulGpu: Pick<Kernels, "matmul"> = {
   matmul(a, b, transA, transB) {
     const [Z, ra, ca] = a.shape, [, rb, cb] = b.shape;
     const M = transA ? ca : ra, K = transA ? ra : ca, N = transB ? rb : cb;
-    const rows = tileRows(M), variant = matmulVariant(transA, transB, M, N, K);
     const c = gpuTensor(a, [Z, M, N]);
-    runtimeOf(a).dispatch({
-      key: `matmul/${rows}/${JSON.stringify(variant)}`,
-      source: () => gemmSource(matmulOperands(variant), rows),
-      params: new Params().u32(M, N, K),
-      buffers: [bufferOf(a), bufferOf(b), bufferOf(c)],
-      workgroups: gemmWorkgroups(M, N, Z, rows),
-    });
+    dispatchMatmul(a, { Z, M, N, K, transA, transB }, a, b, c, null);
     return c;
   },
 };

@@ -23,38 +23,50 @@ export interface StnOptions {
   channels: 1 | 3;
   /** Side the input is resized to before the localisation network (64). */
   inputSize?: number;
+  /** Output channels of the four conv blocks (8, 16, 32, 32). */
+  convChannels?: readonly number[];
+  /** Units of the two hidden fully-connected layers (64, 32). */
+  hiddenUnits?: readonly number[];
   sampler?: Sampler;
   rng: Random;
   device?: Backend;
 }
-
-const CONV_CHANNELS = [8, 16, 32, 32];
-const HIDDEN_UNITS = [64, 32];
 
 export class RotationStn extends Module {
   localisation: Sequential;
   readonly inputSize: number;
   readonly sampler: Sampler;
 
-  constructor({ channels, inputSize = 64, sampler = "exact", rng, device }: StnOptions) {
+  constructor(
+    {
+      channels,
+      inputSize = 64,
+      convChannels = [8, 16, 32, 32],
+      hiddenUnits = [64, 32],
+      sampler = "exact",
+      rng,
+      device,
+    }: StnOptions,
+  ) {
     super();
-    const pooled = inputSize / 2 ** CONV_CHANNELS.length;
-    if (!Number.isInteger(pooled) || pooled < 1) {
+    const pooled = inputSize / 16;
+    if (convChannels.length !== 4 || hiddenUnits.length !== 2 || !Number.isInteger(pooled)) {
       throw new Error(
-        `RotationStn: inputSize ${inputSize} must be a multiple of ${2 ** CONV_CHANNELS.length}`,
+        `RotationStn: ${convChannels.length} conv blocks, ${hiddenUnits.length} hidden layers, input size ` +
+          `${inputSize}; expected 4 and 2 (Table 2) and a multiple of 16 (four 2x2 poolings)`,
       );
     }
-    const convs = [channels, ...CONV_CHANNELS].slice(0, -1).flatMap((cin, i): Layer[] => [
-      new Conv2d(cin, CONV_CHANNELS[i], 3, { padding: 1, rng, device }),
+    const convs = [channels, ...convChannels].slice(0, -1).flatMap((cin, i): Layer[] => [
+      new Conv2d(cin, convChannels[i], 3, { padding: 1, rng, device }),
       new ReLU(),
       new MaxPool2d(2),
     ]);
-    const units = [CONV_CHANNELS.at(-1)! * pooled * pooled, ...HIDDEN_UNITS];
-    const hidden = HIDDEN_UNITS.flatMap((
+    const units = [convChannels[3] * pooled * pooled, ...hiddenUnits];
+    const hidden = hiddenUnits.flatMap((
       out,
       i,
     ): Layer[] => [new Linear(units[i], out, { rng, device }), new ReLU()]);
-    const regression = new Linear(HIDDEN_UNITS.at(-1)!, 1, { rng, device });
+    const regression = new Linear(hiddenUnits[1], 1, { rng, device });
     for (const p of regression.parameters()) {
       const zero = p.device.full(p.shape, 0, p.dtype);
       p.assign(zero);
@@ -109,7 +121,9 @@ export interface StnPass {
 export class StnAutoencoder extends Autoencoder {
   stn: RotationStn;
 
-  constructor(options: AutoencoderOptions & Pick<StnOptions, "inputSize" | "sampler">) {
+  constructor(
+    options: AutoencoderOptions & Pick<StnOptions, "inputSize" | "convChannels" | "hiddenUnits" | "sampler">,
+  ) {
     super(options);
     this.stn = new RotationStn(options);
   }

@@ -2,6 +2,10 @@
  * The four configurations of Section 8.1. They differ only in where the STN's weights come from and whether
  * the AE's optimiser may change them; everything else (loss, Adam lr 2e-4, weight decay 1e-5) is shared.
  */
+import { loadSafetensors } from "../engine/safetensors.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { Autoencoder, type AutoencoderOptions } from "../models/autoencoder.ts";
+import { StnAutoencoder, type StnOptions } from "../models/stn.ts";
 export interface Configuration {
   /** Section 8.1's number. */
   id: 1 | 2 | 3 | 4;
@@ -37,3 +41,42 @@ export function configurationNamed(name: string): Configuration {
 /** Adam settings of Sections 6.1 and 8.1. */
 export const PAPER_LEARNING_RATE = 2e-4;
 export const PAPER_WEIGHT_DECAY = 1e-5;
+
+export type ModelOptions =
+  & AutoencoderOptions
+  & Pick<StnOptions, "inputSize" | "convChannels" | "hiddenUnits" | "sampler">;
+
+/** A configuration's model and the parameters its optimiser trains. */
+export interface ConfiguredModel {
+  model: Autoencoder;
+  trainable: Tensor[];
+}
+
+/**
+ * Builds a configuration's model. `pretrainedStn` is the safetensors file written by orientation
+ * pre-training (a RotationStn's weights, `localisation.*`), required by configurations 3 and 4. A frozen
+ * STN takes no gradients and stays out of the optimiser.
+ */
+export async function configureModel(
+  configuration: Configuration,
+  options: ModelOptions,
+  pretrainedStn: string | null,
+): Promise<ConfiguredModel> {
+  if (configuration.stn === "none") {
+    const model = new Autoencoder(options);
+    return { model, trainable: model.parameters() };
+  }
+  const model = new StnAutoencoder(options);
+  if (configuration.stn === "pretrained") {
+    if (!pretrainedStn) {
+      throw new Error(
+        `configuration ${configuration.id} (${configuration.name}) needs the pre-trained STN's weights file`,
+      );
+    }
+    const { tensors } = await loadSafetensors(pretrainedStn, options.device);
+    await model.stn.loadStateDict(tensors);
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+  model.stn.requireGrad(configuration.trainStn);
+  return { model, trainable: model.parameters().filter((p) => p.requiresGrad) };
+}

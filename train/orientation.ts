@@ -28,7 +28,6 @@ import {
   mul,
   reshape,
   rotationTheta,
-  slice,
   SOBEL_X,
   sum,
 } from "../engine/ops/index.ts";
@@ -57,20 +56,21 @@ export function radians(degrees: ArrayLike<number>, like: Tensor): Tensor {
 }
 
 /**
- * M of Eq. 7 on the valid 58x58 loss map, [N, 1, 58, 58]: 1 where the pixel shows the eroded content square
- * of the padded patch under the total rotation `totalRadians` [N] (recorded angle plus the STN's).
+ * M of Eq. 7 on the valid loss map, [N, 1, 58, 58]: 1 where the pixel shows the eroded content square of the
+ * padded patch under the total rotation `totalRadians` [N] (recorded angle plus the STN's).
  */
 export function rotatedContentMask(totalRadians: Tensor, contentHalfWidth: number): Tensor {
   return noGrad(() => {
-    const n = totalRadians.shape[0];
+    const n = totalRadians.shape[0], side = LOSS_SIZE - 2 * FILTER_MARGIN;
     const halfWidth = contentHalfWidth - (2 * EROSION_PIXELS) / LOSS_SIZE;
-    // Grid point (x, y) of output pixel p is R(total) p: where p samples the padded patch.
-    const grid = affineGrid(rotationTheta(totalRadians), [n, 1, LOSS_SIZE, LOSS_SIZE]);
-    const inside = clamp(affine(abs(grid), -STEP_SHARPNESS, STEP_SHARPNESS * halfWidth), 0, 1);
-    const both = mul(slice(inside, 3, 0, 1), slice(inside, 3, 1, 2));
-    const mask = reshape(both, [n, 1, LOSS_SIZE, LOSS_SIZE]);
-    const end = LOSS_SIZE - FILTER_MARGIN;
-    return slice(slice(mask, 2, FILTER_MARGIN, end), 3, FILTER_MARGIN, end);
+    // The valid map's pixel centres are those of a side x side grid scaled by side / 64, so the grid of
+    // (side / 64) theta gives each one's point R(total) p in the padded patch.
+    const theta = affine(rotationTheta(totalRadians), side / LOSS_SIZE);
+    const q = affineGrid(theta, [n, 1, side, side]);
+    const insideEach = clamp(affine(abs(q), -STEP_SHARPNESS, STEP_SHARPNESS * halfWidth), 0, 1);
+    // For 0/1 values, a AND b = clamp(a + b - 1, 0, 1).
+    const inside = clamp(affine(sum(insideEach, 3), 1, -1), 0, 1);
+    return reshape(inside, [n, 1, side, side]);
   });
 }
 

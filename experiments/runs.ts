@@ -42,6 +42,8 @@ export interface RunOptions {
   sampler?: Sampler;
   /** Progress bar on stderr (default true). */
   progress?: boolean;
+  /** Stops the run after the current step (its checkpoint stays for `resume`). */
+  signal?: AbortSignal;
 }
 
 /** Content half-width of a geometry's patches in normalised units (128 / 181 for the paper's). */
@@ -278,6 +280,7 @@ function trainerOptions(o: RunOptions) {
     batchSize: o.batchSize,
     seed: o.seed,
     resume: o.resume,
+    signal: o.signal,
     progress: o.progress === false ? null : undefined,
   };
 }

@@ -77,8 +77,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 const BINARY_WGSL: Record<BinaryOp, string> = { add: "u + v", sub: "u - v", mul: "u * v", div: "u / v" };
 
 /** Same shapes: both inputs read at the output index. Otherwise: broadcast strides. */
-const binarySource = (op: BinaryOp, broadcast: boolean) => /* wgsl */ `
-struct P { n: u32, rank: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+const binarySource = (op: BinaryOp, rank: number) => /* wgsl */ `
+struct P { n: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> av: array<f32>;
 @group(0) @binding(2) var<storage, read> bv: array<f32>;
@@ -91,10 +91,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= p.n) { return; }
   var ia = i; var ib = i;
   ${
-  broadcast
+  rank > 0
     ? `ia = 0u; ib = 0u;
   var r = i;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+  for (var d = ${rank - 1}; d >= 0; d--) { // a constant bound: the loop unrolls, the dims index statically
     let size = dim(p.shape, u32(d));
     let k = r % size;
     r = r / size;
@@ -133,11 +133,12 @@ export const elementwiseGpu: Pick<Kernels, "unary" | "unaryGrad" | "binary"> = {
   binary(op, a, b) {
     const shape = broadcastShape(a.shape, b.shape, op);
     const rt = runtimeOf(a), y = gpuTensor(a, shape);
-    const broadcast = !(shapeEquals(a.shape, shape) && shapeEquals(b.shape, shape));
+    // rank 0: no broadcasting, both inputs are read at the output index.
+    const rank = shapeEquals(a.shape, shape) && shapeEquals(b.shape, shape) ? 0 : shape.length;
     rt.dispatch({
-      key: `binary/${op}/${broadcast}`,
-      source: () => binarySource(op, broadcast),
-      params: new Params().u32(y.size, shape.length).dims(shape)
+      key: `binary/${op}/${rank}`,
+      source: () => binarySource(op, rank),
+      params: new Params().u32(y.size).dims(shape)
         .dims(broadcastStrides(a.shape, shape.length)).dims(broadcastStrides(b.shape, shape.length)),
       buffers: [bufferOf(a), bufferOf(b), bufferOf(y)],
       workgroups: linearWorkgroups(rt, y.size, WG),

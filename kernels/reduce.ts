@@ -24,9 +24,9 @@ const WG = 256;
 /** Elements per chunk when a reduction is split over workgroups. */
 const CHUNK = 4096;
 
-const sumSource = (segment: number) => /* wgsl */ `
+const sumSource = (segment: number, nk: number, nr: number) => /* wgsl */ `
 struct P {
-  outputs: u32, count: u32, chunks: u32, chunkLength: u32, nk: u32, nr: u32,
+  outputs: u32, count: u32, chunks: u32, chunkLength: u32,
   keptShape: array<vec4u, 2>, keptStride: array<vec4u, 2>, redShape: array<vec4u, 2>, redStride: array<vec4u, 2>,
 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -35,10 +35,10 @@ struct P {
 ${DIMS_WGSL}
 var<workgroup> partial: array<f32, ${WG}>;
 
-/** Offset in x of flat index i over the dims (shape, stride)[0..n). */
-fn offset(i: u32, n: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2>) -> u32 {
+/** Offset in x of flat index i over the dims (shape, stride)[0..n); n is a constant, so the loop unrolls. */
+fn offset(i: u32, n: i32, shape: array<vec4u, 2>, stride: array<vec4u, 2>) -> u32 {
   var r = i; var o = 0u;
-  for (var d = i32(n) - 1; d >= 0; d--) {
+  for (var d = n - 1; d >= 0; d--) {
     let size = dim(shape, u32(d));
     o += (r % size) * dim(stride, u32(d));
     r = r / size;
@@ -52,10 +52,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let job = (wid.y * nwg.x + wid.x) * ${WG / segment}u + lid.x / ${segment}u; // output · chunks + chunk
   var s = 0.0;
   if (job < p.outputs * p.chunks) {
-    let base = offset(job / p.chunks, p.nk, p.keptShape, p.keptStride);
+    let base = offset(job / p.chunks, ${nk}, p.keptShape, p.keptStride);
     let first = (job % p.chunks) * p.chunkLength;
     let end = min(first + p.chunkLength, p.count);
-    for (var r = first + t; r < end; r += ${segment}u) { s += xs[base + offset(r, p.nr, p.redShape, p.redStride)]; }
+    for (var r = first + t; r < end; r += ${segment}u) { s += xs[base + offset(r, ${nr}, p.redShape, p.redStride)]; }
   }
   partial[lid.x] = s;
   for (var half = ${segment >> 1}u; half > 0u; half >>= 1u) {
@@ -101,9 +101,9 @@ function reduceInto(rt: GpuRuntime, xs: GPUBuffer, ys: GPUBuffer, r: Reduction):
   const segment = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(chunkLength, 1))));
   const partials = chunks > 1 ? rt.acquire(outputs * chunks * 4) : ys;
   rt.dispatch({
-    key: `sumDims/${segment}`,
-    source: () => sumSource(segment),
-    params: new Params().u32(outputs, count, chunks, chunkLength, r.keptShape.length, r.redShape.length)
+    key: `sumDims/${segment}/${r.keptShape.length}/${r.redShape.length}`,
+    source: () => sumSource(segment, r.keptShape.length, r.redShape.length),
+    params: new Params().u32(outputs, count, chunks, chunkLength)
       .dims(r.keptShape).dims(r.keptStride).dims(r.redShape).dims(r.redStride),
     buffers: [xs, partials],
     workgroups: linearWorkgroups(rt, outputs * chunks * segment, WG),
@@ -118,8 +118,8 @@ function reduceInto(rt: GpuRuntime, xs: GPUBuffer, ys: GPUBuffer, r: Reduction):
   rt.release(partials);
 }
 
-const expandSource = /* wgsl */ `
-struct P { n: u32, rank: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2> }
+const expandSource = (rank: number) => /* wgsl */ `
+struct P { n: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ys: array<f32>;
@@ -130,7 +130,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = flatIndex(wid, nwg, lid);
   if (i >= p.n) { return; }
   var r = i; var src = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+  for (var d = ${rank - 1}; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
     src += (r % size) * dim(p.stride, u32(d));
     r = r / size;
@@ -148,9 +148,9 @@ export const reduceGpu: Pick<Kernels, "sumDims" | "expand"> = {
     const rt = runtimeOf(x), y = gpuTensor(x, shape);
     const strides = stridesOf(x.shape).map((s, d) => (x.shape[d] === 1 ? 0 : s));
     rt.dispatch({
-      key: "expand",
-      source: () => expandSource,
-      params: new Params().u32(y.size, shape.length).dims(shape).dims(strides),
+      key: `expand/${shape.length}`,
+      source: () => expandSource(shape.length),
+      params: new Params().u32(y.size).dims(shape).dims(strides),
       buffers: [bufferOf(x), bufferOf(y)],
       workgroups: linearWorkgroups(rt, y.size, WG),
     });

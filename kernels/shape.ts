@@ -13,9 +13,9 @@ import {
 
 const WG = 256;
 
-const SOURCE = /* wgsl */ `
+const source = (rank: number) => /* wgsl */ `
 struct P {
-  n: u32, rank: u32,
+  n: u32,
   shape: array<vec4u, 2>, offset: array<vec4u, 2>, xShape: array<vec4u, 2>, xStride: array<vec4u, 2>,
 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = flatIndex(wid, nwg, lid);
   if (i >= p.n) { return; }
   var r = i; var src = 0; var inside = true;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+  for (var d = ${rank - 1}; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
     let k = i32(r % size) + idim(p.offset, u32(d));
     r = r / size;
@@ -42,9 +42,9 @@ export const shapeGpu: Pick<Kernels, "window"> = {
   window(x, shape, offset) {
     const rt = runtimeOf(x), y = gpuTensor(x, shape);
     rt.dispatch({
-      key: "window",
-      source: () => SOURCE,
-      params: new Params().u32(y.size, shape.length).dims(shape).dims(offset).dims(x.shape)
+      key: `window/${shape.length}`,
+      source: () => source(shape.length),
+      params: new Params().u32(y.size).dims(shape).dims(offset).dims(x.shape)
         .dims(stridesOf(x.shape)),
       buffers: [bufferOf(x), bufferOf(y)],
       workgroups: linearWorkgroups(rt, y.size, WG),

@@ -29,7 +29,7 @@ import {
 } from "./checkpoint.ts";
 import type { Objective } from "./objectives.ts";
 import { batchesOf, patchBatch } from "./patch_batch.ts";
-import { ProgressBar, type ProgressState } from "./progress.ts";
+import { ProgressBar } from "./progress.ts";
 
 export interface TrainingJob {
   /** The module whose weights are checkpointed: all of them, trained or frozen. */
@@ -91,14 +91,20 @@ async function readLog(dir: string): Promise<EpochRecord[]> {
   }
 }
 
-/** Reads the losses of consecutive steps in one transfer and disposes them; a non-finite one stops the run. */
-async function readLosses(pending: Tensor[], describe: (k: number) => string): Promise<number[]> {
+/**
+ * Reads the losses of consecutive steps in one transfer and disposes them; a non-finite one stops the run
+ * with the message `failure(k, value)` for the first bad one.
+ */
+async function readLosses(
+  pending: Tensor[],
+  failure: (k: number, value: number) => string,
+): Promise<number[]> {
   const joined = tidy(() => concat(pending.map((loss) => reshape(loss, [1])), 0));
   const values = Array.from(await joined.data());
   joined.dispose();
   for (const loss of pending) loss.dispose();
   const bad = values.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw new Error(`non-finite loss, training stopped: ${describe(bad)} is ${values[bad]}`);
+  if (bad >= 0) throw new Error(failure(bad, values[bad]));
   return values;
 }
 
@@ -110,7 +116,10 @@ async function validationLoss(job: TrainingJob, options: TrainerOptions, epoch: 
       noGrad(() => mul(job.objective(patchBatch(job.validation, indices, options.device)), indices.length))
     )
   );
-  const values = await readLosses(parts, (k) => `validation loss of epoch ${epoch}, batch ${k + 1}`);
+  const values = await readLosses(
+    parts,
+    (k, value) => `non-finite validation loss ${value} at epoch ${epoch}, batch ${k + 1}: training stopped`,
+  );
   return values.reduce((a, b) => a + b, 0) / job.validation.n;
 }
 
@@ -137,72 +146,94 @@ async function startingState(job: TrainingJob, options: TrainerOptions, rng: Ran
   return state;
 }
 
+/** Where the run stands, for the progress bar's rate and time left. */
+interface Session {
+  start: number;
+  firstStep: number;
+  stepsPerEpoch: number;
+}
+
+/** One pass over the shuffled training set: the epoch's mean loss, or null when the signal stopped it. */
+async function trainEpoch(
+  job: TrainingJob,
+  options: TrainerOptions & { readEvery: number },
+  epoch: number,
+  state: TrainingState,
+  rng: Random,
+  session: Session,
+): Promise<{ trainLoss: number; step: number; seconds: number } | null> {
+  const batches = batchesOf(rng.shuffle(Array.from({ length: job.train.n }, (_, i) => i)), options.batchSize);
+  const start = performance.now();
+  let pending: Tensor[] = [], lossSum = 0, step = state.step;
+  for (const [k, indices] of batches.entries()) {
+    if (options.signal?.aborted) return null;
+    const loss = tidy(() => {
+      const value = job.objective(patchBatch(job.train, indices, options.device));
+      value.backward();
+      job.optimiser.step();
+      return value;
+    });
+    job.optimiser.zeroGrad();
+    pending.push(loss);
+    step++;
+    if (pending.length < options.readEvery && k < batches.length - 1) continue;
+    const first = k + 1 - pending.length; // index of the first pending batch
+    const values = await readLosses(
+      pending,
+      (i, value) =>
+        `non-finite training loss ${value} at epoch ${epoch}, step ${first + i + 1} (optimiser step ` +
+        `${state.step + first + i + 1}): training stopped, the checkpoint of epoch ${state.epoch} in ` +
+        `${options.outDir} is kept`,
+    );
+    values.forEach((v, i) => (lossSum += v * batches[first + i].length));
+    pending = [];
+    const now = performance.now();
+    const remaining = (options.epochs - epoch + 1) * session.stepsPerEpoch - (k + 1);
+    options.progress?.update({
+      epoch,
+      epochs: options.epochs,
+      step: k + 1,
+      steps: batches.length,
+      loss: values[values.length - 1],
+      imagesPerSecond: Math.min((k + 1) * options.batchSize, job.train.n) / ((now - start) / 1000),
+      etaSeconds: (remaining * (now - session.start)) / 1000 / (step - session.firstStep),
+    });
+  }
+  return { trainLoss: lossSum / job.train.n, step, seconds: (performance.now() - start) / 1000 };
+}
+
 export async function train(job: TrainingJob, options: TrainerOptions): Promise<TrainingResult> {
-  const { outDir, device, epochs, batchSize } = options;
-  const readEvery = options.readEvery ?? (device.name === "cpu" ? 1 : 10);
-  const progress = options.progress === undefined ? new ProgressBar() : options.progress;
+  const { outDir, device, epochs } = options;
+  const settings = {
+    ...options,
+    readEvery: options.readEvery ?? (device.name === "cpu" ? 1 : 10),
+    progress: options.progress === undefined ? new ProgressBar() : options.progress,
+  };
   const weightsPath = join(outDir, "weights.safetensors");
   const rng = new Random(options.seed);
   let state = await startingState(job, options, rng);
-  const stepsPerEpoch = Math.ceil(job.train.n / batchSize);
-  const sessionStart = performance.now(), sessionFirstStep = state.step;
-
+  const session = {
+    start: performance.now(),
+    firstStep: state.step,
+    stepsPerEpoch: Math.ceil(job.train.n / options.batchSize),
+  };
   for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
-    const order = rng.shuffle(Array.from({ length: job.train.n }, (_, i) => i));
-    const batches = batchesOf(order, batchSize);
-    const epochStart = performance.now();
-    let pending: Tensor[] = [], lossSum = 0, step = state.step;
-    for (const [k, indices] of batches.entries()) {
-      if (options.signal?.aborted) return { curve: await readLog(outDir), completed: false, weightsPath };
-      const loss = tidy(() => {
-        const value = job.objective(patchBatch(job.train, indices, device));
-        value.backward();
-        job.optimiser.step();
-        return value;
-      });
-      job.optimiser.zeroGrad();
-      pending.push(loss);
-      step++;
-      if (pending.length < readEvery && k < batches.length - 1) continue;
-      const first = k + 2 - pending.length;
-      const values = await readLosses(
-        pending,
-        (i) =>
-          `training loss at epoch ${epoch}, step ${first + i} (optimiser step ${state.step + first + i})` +
-          ` (the checkpoint of epoch ${state.epoch} in ${outDir} is kept)`,
-      );
-      values.forEach((v, i) => (lossSum += v * batches[first - 1 + i].length));
-      pending = [];
-      const done = (k + 1) * batchSize, seconds = (performance.now() - epochStart) / 1000;
-      const sessionSeconds = (performance.now() - sessionStart) / 1000;
-      const remaining = (epochs - epoch + 1) * stepsPerEpoch - (k + 1);
-      progress?.update(
-        {
-          epoch,
-          epochs,
-          step: k + 1,
-          steps: batches.length,
-          loss: values[values.length - 1],
-          imagesPerSecond: Math.min(done, job.train.n) / seconds,
-          etaSeconds: (remaining * sessionSeconds) / (step - sessionFirstStep),
-        } satisfies ProgressState,
-      );
-    }
-    const trainSeconds = (performance.now() - epochStart) / 1000;
+    const trained = await trainEpoch(job, settings, epoch, state, rng, session);
+    if (!trained) return { curve: await readLog(outDir), completed: false, weightsPath };
     const record: EpochRecord = {
       epoch,
-      step,
-      trainLoss: lossSum / job.train.n,
+      step: trained.step,
+      trainLoss: trained.trainLoss,
       valLoss: await validationLoss(job, options, epoch),
-      imagesPerSecond: job.train.n / trainSeconds,
+      imagesPerSecond: job.train.n / trained.seconds,
     };
-    progress?.message(
+    settings.progress?.message(
       `epoch ${epoch}/${epochs}: train loss ${record.trainLoss.toPrecision(5)}, validation loss ${
         record.valLoss.toPrecision(5)
       }, ${record.imagesPerSecond.toFixed(1)} img/s`,
     );
     await Deno.writeTextFile(join(outDir, LOG), JSON.stringify(record) + "\n", { append: true });
-    state = { epoch, step, rng: rng.state() };
+    state = { epoch, step: trained.step, rng: rng.state() };
     await saveCheckpoint(outDir, job.model, job.optimiser, state);
   }
   await saveSafetensors(weightsPath, job.model.stateDict());

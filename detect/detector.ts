@@ -2,7 +2,8 @@
  * A trained AE or STN+AE rebuilt from its weights file alone, for detection.
  *
  * The architecture comes from the parameters' names and shapes: `encoder.0.weight` is [base, C, 4, 4], the
- * last encoder convolution is [d, base, k, k] with k = side / 16, and `stn.localisation.*` marks an STN+AE.
+ * last encoder convolution is [d, base, k, k] with k = side / 16, and `stn.localisation.*` marks an STN+AE
+ * (its layer sizes read off the same way).
  * What shapes cannot tell lives in the safetensors `__metadata__` (strings, see `detectionMetadata`):
  *
  *   "sampler"          the STN's sampler, "exact" (the default) or "naive"
@@ -89,13 +90,39 @@ function layerWeights(shapes: Record<string, Shape>, prefix: string): Shape[] {
     .map(([, shape]) => shape);
 }
 
+/** The STN's sizes (models/stn.ts, StnOptions). */
+interface StnSizes {
+  inputSize: number;
+  convChannels: number[];
+  hiddenUnits: number[];
+}
+
 interface Architecture {
   channels: 1 | 3;
   base: number;
   latent: number;
   size: number;
-  /** The STN's input side, or null for a plain AE. */
-  stnInputSize: number | null;
+  /** Null for a plain AE. */
+  stn: StnSizes | null;
+}
+
+/**
+ * The localisation network's sizes: its convolutions' and hidden layers' output sizes, and the input side
+ * from the first linear layer, which takes C_last (inputSize / 16)^2 features after four 2x2 poolings.
+ */
+function stnSizesOf(path: string, shapes: Record<string, Shape>): StnSizes {
+  const localisation = layerWeights(shapes, "stn.localisation.");
+  const convChannels = localisation.filter((s) => s.length === 4).map((s) => s[0]);
+  const linears = localisation.filter((s) => s.length === 2);
+  const features = linears[0]?.[1];
+  const inputSize = 16 * Math.sqrt(features / convChannels[convChannels.length - 1]);
+  if (convChannels.length !== 4 || linears.length !== 3 || !Number.isInteger(inputSize)) {
+    throw new Error(
+      `${path}: stn.localisation.* has ${convChannels.length} convolutions and ${linears.length} linear ` +
+        `layers taking ${features} features, expected 4 and 3 (Table 2) and a square input`,
+    );
+  }
+  return { inputSize, convChannels, hiddenUnits: linears.slice(0, 2).map((s) => s[0]) };
 }
 
 /** The architecture the shapes describe; the file still has to be checked against a model built from it. */
@@ -117,20 +144,8 @@ function architectureOf(path: string, shapes: Record<string, Shape>): Architectu
     throw new Error(`${path}: encoder.0.weight is ${show(first)}, expected 1 or 3 input channels`);
   }
   const [latent, , kernel] = layerWeights(shapes, "encoder.").at(-1)!;
-  const architecture = { channels, base, latent, size: 16 * kernel, stnInputSize: null } as const;
-  if (!names.some((n) => n.startsWith("stn."))) return architecture;
-  // Every localisation convolution is followed by a 2x2 max-pool, so the first linear layer takes
-  // C_last * (inputSize / 2^convolutions)^2 features.
-  const localisation = layerWeights(shapes, "stn.localisation.");
-  const convolutions = localisation.filter((s) => s.length === 4);
-  const features = localisation.find((s) => s.length === 2)?.[1] ?? NaN;
-  const stnInputSize = 2 ** convolutions.length * Math.sqrt(features / (convolutions.at(-1)?.[0] ?? NaN));
-  if (!Number.isInteger(stnInputSize)) {
-    throw new Error(
-      `${path}: the stn.localisation.* shapes fit no square input (the first linear layer takes ${features} features)`,
-    );
-  }
-  return { ...architecture, stnInputSize };
+  const stn = names.some((n) => n.startsWith("stn.")) ? stnSizesOf(path, shapes) : null;
+  return { channels, base, latent, size: 16 * kernel, stn };
 }
 
 function buildModel(a: Architecture, sampler: Sampler, device: Backend): Autoencoder {
@@ -142,9 +157,7 @@ function buildModel(a: Architecture, sampler: Sampler, device: Backend): Autoenc
     rng: new Random(0),
     device,
   };
-  return a.stnInputSize === null
-    ? new Autoencoder(options)
-    : new StnAutoencoder({ ...options, inputSize: a.stnInputSize, sampler });
+  return a.stn === null ? new Autoencoder(options) : new StnAutoencoder({ ...options, ...a.stn, sampler });
 }
 
 /** Loads a weights file written by the trainer (or PyTorch, under the same names) onto `device`. */
@@ -161,7 +174,7 @@ export async function loadDetector(path: string, device: Backend): Promise<Detec
     const shapes = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.shape]));
     const { sampler, thresholds } = readSettings(path, metadata);
     const architecture = architectureOf(path, shapes);
-    const kind = architecture.stnInputSize === null ? "AE" : "STN+AE";
+    const kind = architecture.stn === null ? "AE" : "STN+AE";
     const model = buildModel(architecture, sampler, device);
     const own = model.stateDict();
     const mismatches = [

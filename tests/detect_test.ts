@@ -105,7 +105,17 @@ Deno.test("heat map: the image where the residual is 0, 0.3 image + 0.7 pale yel
 Deno.test("detector: AE and STN+AE rebuilt from their weights files compute what the originals do", async () => {
   const dir = await tempDir();
   const path = join(dir, "weights.safetensors");
-  const stnAe = new StnAutoencoder({ channels: 3, base: 4, latent: 8, sampler: "naive", rng: new Random(8) });
+  // Reduced localisation sizes: they too are read off the shapes.
+  const stnAe = new StnAutoencoder({
+    channels: 3,
+    base: 4,
+    latent: 8,
+    inputSize: 32,
+    convChannels: [4, 4, 8, 8],
+    hiddenUnits: [16, 8],
+    sampler: "naive",
+    rng: new Random(8),
+  });
   const models = [tinyAe(1), stnAe];
   for (const [model, kind, channels] of [[models[0], "AE", 1], [models[1], "STN+AE", 3]] as const) {
     const metadata = detectionMetadata({ sampler: "naive", thresholds: { l2: 0.02 } });
@@ -115,7 +125,9 @@ Deno.test("detector: AE and STN+AE rebuilt from their weights files compute what
       [detector.kind, detector.channels, detector.latent, detector.size, detector.thresholds],
       [kind, channels, 8, 128, { l2: 0.02 }],
     );
-    if (detector.model instanceof StnAutoencoder) assert.equal(detector.model.stn.sampler, "naive");
+    if (detector.model instanceof StnAutoencoder) {
+      assert.deepEqual([detector.model.stn.sampler, detector.model.stn.inputSize], ["naive", 32]);
+    }
     const input = Float32Array.from({ length: channels * 128 * 128 }, (_, i) => (i % 251) / 251);
     const [expected, actual] = noGrad(() =>
       [model, detector.model].map((m) => m.forward(tensor(input, [1, channels, 128, 128])).cpuData())

@@ -19,8 +19,9 @@ import {
 
 const WG = 256;
 
+/** In terms of x: T (vec4f: kernels run four elements per thread) and the op's parameters a, b: f32. */
 const UNARY_WGSL: Record<UnaryOp, { f: string; df: string }> = {
-  neg: { f: "-x", df: "-1.0" },
+  neg: { f: "-x", df: "T(-1.0)" },
   square: { f: "x * x", df: "2.0 * x" },
   abs: { f: "abs(x)", df: "sign(x)" },
   sqrt: { f: "sqrt(x)", df: "0.5 / sqrt(x)" },
@@ -28,11 +29,11 @@ const UNARY_WGSL: Record<UnaryOp, { f: string; df: string }> = {
   log: { f: "log(x)", df: "1.0 / x" },
   sin: { f: "sin(x)", df: "cos(x)" },
   cos: { f: "cos(x)", df: "-sin(x)" },
-  relu: { f: "max(x, 0.0)", df: "select(0.0, 1.0, x > 0.0)" },
-  leakyRelu: { f: "select(a * x, x, x > 0.0)", df: "select(a, 1.0, x > 0.0)" },
+  relu: { f: "max(x, T(0.0))", df: "select(T(0.0), T(1.0), x > T(0.0))" },
+  leakyRelu: { f: "select(a * x, x, x > T(0.0))", df: "select(T(a), T(1.0), x > T(0.0))" },
   sigmoid: { f: "1.0 / (1.0 + exp(-x))", df: "sigmoidGrad(1.0 / (1.0 + exp(-x)))" },
-  clamp: { f: "min(max(x, a), b)", df: "select(0.0, 1.0, x >= a && x <= b)" },
-  affine: { f: "x * a + b", df: "a" },
+  clamp: { f: "min(max(x, T(a)), T(b))", df: "select(T(0.0), T(1.0), (x >= T(a)) & (x <= T(b)))" },
+  affine: { f: "x * a + b", df: "T(a)" },
 };
 
 /** The (a, b) parameters of an op, in the order its expressions use them. */
@@ -43,41 +44,66 @@ function unaryArgs(op: UnaryOp, p: UnaryParams): [number, number] {
   return [0, 0];
 }
 
+/**
+ * Elementwise kernels without broadcasting read and write vec4s: n4 = ⌈n / 4⌉ of them. Pooled buffers
+ * are whole multiples of 16 bytes, so the last vec4 stays inside the tensor's own buffer.
+ */
 const HEADER = /* wgsl */ `
-struct P { n: u32, a: f32, b: f32 }
+alias T = vec4f;
+struct P { n4: u32, a: f32, b: f32 }
 @group(0) @binding(0) var<uniform> p: P;
-fn sigmoidGrad(s: f32) -> f32 { return s * (1.0 - s); }
+fn sigmoidGrad(s: T) -> T { return s * (1.0 - s); }
 ${FLAT_INDEX_WGSL(WG)}`;
 
 const unarySource = (op: UnaryOp) =>
   /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
+@group(0) @binding(1) var<storage, read> xs: array<T>;
+@group(0) @binding(2) var<storage, read_write> ys: array<T>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n) { return; }
+  if (i >= p.n4) { return; }
   let x = xs[i]; let a = p.a; let b = p.b;
   ys[i] = ${UNARY_WGSL[op].f};
 }`;
 
 const unaryGradSource = (op: UnaryOp) =>
   /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(1) var<storage, read> xs: array<T>;
+@group(0) @binding(2) var<storage, read> gy: array<T>;
+@group(0) @binding(3) var<storage, read_write> gx: array<T>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n) { return; }
+  if (i >= p.n4) { return; }
   let x = xs[i]; let a = p.a; let b = p.b;
   gx[i] = gy[i] * (${UNARY_WGSL[op].df});
 }`;
 
 const BINARY_WGSL: Record<BinaryOp, string> = { add: "u + v", sub: "u - v", mul: "u * v", div: "u / v" };
 
-/** Same shapes: both inputs read at the output index. Otherwise: broadcast strides. */
-const binarySource = (op: BinaryOp, rank: number) => /* wgsl */ `
+/** Same shapes: vec4s at the output index, as the unary kernels. */
+const sameShapeSource = (op: BinaryOp) => /* wgsl */ `
+alias T = vec4f;
+struct P { n4: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> av: array<T>;
+@group(0) @binding(2) var<storage, read> bv: array<T>;
+@group(0) @binding(3) var<storage, read_write> ys: array<T>;
+${FLAT_INDEX_WGSL(WG)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= p.n4) { return; }
+  let u = av[i]; let v = bv[i];
+  ys[i] = ${BINARY_WGSL[op]};
+}`;
+
+/**
+ * Broadcasting: unravel the output index over the output shape, re-ravel with each input's strides.
+ * The rank is a compile-time constant, so the loop unrolls and the dims are indexed statically.
+ */
+const broadcastSource = (op: BinaryOp, rank: number) => /* wgsl */ `
 struct P { n: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> av: array<f32>;
@@ -89,20 +115,14 @@ ${FLAT_INDEX_WGSL(WG)}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= p.n) { return; }
-  var ia = i; var ib = i;
-  ${
-  rank > 0
-    ? `ia = 0u; ib = 0u;
-  var r = i;
-  for (var d = ${rank - 1}; d >= 0; d--) { // a constant bound: the loop unrolls, the dims index statically
+  var ia = 0u; var ib = 0u; var r = i;
+  for (var d = ${rank - 1}; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
     let k = r % size;
     r = r / size;
     ia += k * dim(p.sa, u32(d));
     ib += k * dim(p.sb, u32(d));
-  }`
-    : ""
-}
+  }
   let u = av[ia]; let v = bv[ib];
   ys[i] = ${BINARY_WGSL[op]};
 }`;
@@ -113,9 +133,9 @@ export const elementwiseGpu: Pick<Kernels, "unary" | "unaryGrad" | "binary"> = {
     rt.dispatch({
       key: `unary/${op}`,
       source: () => unarySource(op),
-      params: new Params().u32(x.size).f32(...unaryArgs(op, params)),
+      params: new Params().u32(Math.ceil(x.size / 4)).f32(...unaryArgs(op, params)),
       buffers: [bufferOf(x), bufferOf(y)],
-      workgroups: linearWorkgroups(rt, x.size, WG),
+      workgroups: linearWorkgroups(rt, Math.ceil(x.size / 4), WG),
     });
     return y;
   },
@@ -124,23 +144,33 @@ export const elementwiseGpu: Pick<Kernels, "unary" | "unaryGrad" | "binary"> = {
     rt.dispatch({
       key: `unaryGrad/${op}`,
       source: () => unaryGradSource(op),
-      params: new Params().u32(x.size).f32(...unaryArgs(op, params)),
+      params: new Params().u32(Math.ceil(x.size / 4)).f32(...unaryArgs(op, params)),
       buffers: [bufferOf(x), bufferOf(gy), bufferOf(gx)],
-      workgroups: linearWorkgroups(rt, x.size, WG),
+      workgroups: linearWorkgroups(rt, Math.ceil(x.size / 4), WG),
     });
     return gx;
   },
   binary(op, a, b) {
     const shape = broadcastShape(a.shape, b.shape, op);
     const rt = runtimeOf(a), y = gpuTensor(a, shape);
-    // rank 0: no broadcasting, both inputs are read at the output index.
-    const rank = shapeEquals(a.shape, shape) && shapeEquals(b.shape, shape) ? 0 : shape.length;
+    const buffers = [bufferOf(a), bufferOf(b), bufferOf(y)];
+    if (shapeEquals(a.shape, shape) && shapeEquals(b.shape, shape)) {
+      const n4 = Math.ceil(y.size / 4);
+      rt.dispatch({
+        key: `binary/${op}`,
+        source: () => sameShapeSource(op),
+        params: new Params().u32(n4),
+        buffers,
+        workgroups: linearWorkgroups(rt, n4, WG),
+      });
+      return y;
+    }
     rt.dispatch({
-      key: `binary/${op}/${rank}`,
-      source: () => binarySource(op, rank),
+      key: `binary/${op}/${shape.length}`,
+      source: () => broadcastSource(op, shape.length),
       params: new Params().u32(y.size).dims(shape)
         .dims(broadcastStrides(a.shape, shape.length)).dims(broadcastStrides(b.shape, shape.length)),
-      buffers: [bufferOf(a), bufferOf(b), bufferOf(y)],
+      buffers,
       workgroups: linearWorkgroups(rt, y.size, WG),
     });
     return y;

@@ -168,7 +168,7 @@ export class GpuRuntime {
   /** A storage buffer of at least `bytes`, from the pool when one of its size class is free. */
   acquire(bytes: number): GPUBuffer {
     const limit = this.limits.maxStorageBufferBindingSize;
-    if (bytes > limit) {
+    if (alignUp(bytes, 16) > limit) {
       throw new Error(
         `webgpu: a tensor of ${bytes} bytes exceeds this adapter's maxStorageBufferBindingSize (${limit} bytes); ` +
           `use a smaller batch or --device cpu`,
@@ -312,10 +312,13 @@ export class GpuRuntime {
   }
 }
 
-/** Pool size classes: powers of two, so a buffer is at most twice its tensor (capped at the binding limit). */
+/**
+ * Pool size classes: powers of two, so a buffer is at most twice its tensor, capped at the binding
+ * limit. Always a multiple of 16 bytes, so kernels may read and write whole vec4s.
+ */
 function sizeClass(bytes: number, limit: number): number {
   const pow2 = 2 ** Math.ceil(Math.log2(Math.max(bytes, MIN_BUFFER_BYTES)));
-  return Math.min(pow2, alignUp(limit, 4));
+  return pow2 <= limit ? pow2 : alignUp(bytes, 16);
 }
 
 function alignUp(n: number, a: number): number {

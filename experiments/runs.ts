@@ -4,6 +4,7 @@
  *   runPretrainStn     orientation pre-training (Section 6) with the orientation spread before and after
  *   runConfiguration   one of the four configurations of Section 8.1
  *   reconstructTestSet a trained configuration's inputs, normalised inputs and reconstructions, for eval/
+ *   lossVersusAngleCurves  Fig. 7's data: Eq. 7 against the rotation angle for a few patches
  *
  * Every run lives in its own folder (checkpoints, log.jsonl, weights.safetensors) and can be resumed.
  */
@@ -23,7 +24,7 @@ import {
   PAPER_WEIGHT_DECAY,
 } from "../train/configurations.ts";
 import { orientationObjective, reconstructionObjective } from "../train/objectives.ts";
-import { type OrientationSpread, orientationSpread } from "../train/orientation.ts";
+import { lossVersusAngle, type OrientationSpread, orientationSpread } from "../train/orientation.ts";
 import { batchesOf, patchBatch } from "../train/patch_batch.ts";
 import { type EpochRecord, train } from "../train/trainer.ts";
 
@@ -263,6 +264,32 @@ export async function reconstructTestSet(o: ReconstructOptions): Promise<TestRec
     defects: test.defects,
     imageIndex: test.imageIndex,
   };
+}
+
+export interface AngleCurve {
+  /** Index of the patch in its set, and the angle it was recorded at (degrees). */
+  patch: number;
+  recordedAngle: number;
+  curve: { angle: number; loss: number }[];
+}
+
+/** Fig. 7: Eq. 7 of each patch `indices` of `set` rotated by 0, step, ... up to 180 degrees. */
+export async function lossVersusAngleCurves(
+  set: PatchSet,
+  indices: readonly number[],
+  device: Backend,
+  { step = 1, geometry = PAPER_GEOMETRY }: { step?: number; geometry?: Geometry } = {},
+): Promise<AngleCurve[]> {
+  const curves: AngleCurve[] = [];
+  for (const patch of indices) {
+    const batch = patchBatch(set, [patch], device);
+    const curve = await lossVersusAngle(batch.images, set.angles[patch], contentHalfWidth(geometry), {
+      step,
+    });
+    for (const t of Object.values(batch)) t.dispose();
+    curves.push({ patch, recordedAngle: set.angles[patch], curve });
+  }
+  return curves;
 }
 
 function modelOptions(

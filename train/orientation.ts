@@ -93,16 +93,17 @@ export function orientationLoss(normalised: Tensor, totalRadians: Tensor, conten
 }
 
 /**
- * Fig. 7: the loss of one patch [1, C, H, W] (recorded angle `degrees`) rotated by 0, 1, ..., 179 degrees.
- * A 180-degree turn leaves |G_x| unchanged, so half a turn is the whole curve.
+ * Fig. 7: the loss of one patch [1, C, H, W] (recorded angle `degrees`) rotated by 0, step, 2 step, ... up to
+ * 180 degrees. A 180-degree turn leaves |G_x| unchanged, so half a turn is the whole curve.
  */
 export async function lossVersusAngle(
   patch: Tensor,
   degrees: number,
   contentHalfWidth: number,
-  sampler: Sampler = "exact",
+  { step = 1, sampler = "exact" as Sampler } = {},
 ): Promise<{ angle: number; loss: number }[]> {
-  const angles = Array.from({ length: 180 }, (_, k) => k);
+  if (!(step > 0 && step <= 180)) throw new Error(`lossVersusAngle: step ${step} degrees, expected (0, 180]`);
+  const angles = Array.from({ length: Math.ceil(180 / step) }, (_, k) => k * step);
   const losses = tidy(() =>
     noGrad(() => {
       // One copy of the patch per angle (the expand kernel broadcasts the batch dimension of 1).

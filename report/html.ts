@@ -45,7 +45,7 @@ const STYLE =
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}td.best{font-weight:bold;background:#eef6ee}.note{color:#666;font-size:12px}
 .yes{color:#176b1c;font-weight:bold}.no{color:#a11;font-weight:bold}.grid img{image-rendering:pixelated;width:128px;margin:1px}
-figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}`;
+table.claims td{text-align:left}figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}`;
 
 function pngTag(bytes: Uint8Array, alt: string): string {
   return `<img alt="${escapeHtml(alt)}" src="data:image/png;base64,${encodeBase64(bytes)}">`;
@@ -128,7 +128,7 @@ seeds ${escapeHtml(summary.seeds.join(", "))}; started ${escapeHtml(summary.star
   } min.
 Cells are mean ± sample standard deviation over seeds; the best of a row is in bold.</p>
 <h2>The paper's claims in this run</h2>
-<table><thead><tr><th>where</th><th>claim</th><th>held</th><th>evidence (this run)</th></tr></thead><tbody>
+<table class="claims"><thead><tr><th>where</th><th>claim</th><th>held</th><th>evidence (this run)</th></tr></thead><tbody>
 ${claimRows}
 </tbody></table>
 <h2>Tables</h2>

@@ -9,3 +9,8 @@ export * from "./engine/optim.ts";
 export * from "./engine/init.ts";
 export * from "./engine/nn.ts";
 export * from "./engine/safetensors.ts";
+export * from "./models/autoencoder.ts";
+export * from "./models/stn.ts";
+export { CONFIGURATIONS, configurationNamed, configureModel } from "./train/configurations.ts";
+export { lossVersusAngle, orientationLoss, orientationSpread } from "./train/orientation.ts";
+export { train } from "./train/trainer.ts";

@@ -3,6 +3,7 @@
  * so runs spread over many machines can be collected into one report.
  */
 
+import type { OrientationSpread } from "../train/orientation.ts";
 import {
   type Configuration as ConfigurationSpec,
   CONFIGURATIONS as SECTION_8_1,
@@ -53,13 +54,6 @@ export interface ConfigurationResult {
   trainSeconds: number;
   /** PNG file names (relative to the run folder) of the example grid: input, normalised, reconstruction, residual, truth. */
   exampleGrid: string | null;
-}
-
-export interface OrientationSpread {
-  /** Circular standard deviation of the normalised orientation, degrees, axial (mod 180). */
-  std: number;
-  /** Mean resultant length of the doubled angles, 0 (uniform) to 1 (all equal). */
-  resultant: number;
 }
 
 export interface PretrainResult {

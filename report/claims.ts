@@ -73,8 +73,8 @@ export function checkClaims(
   for (const c of classes) {
     const rs = pretrain.filter((p) => p.className === c);
     if (rs.length) {
-      const before = summarise(rs.map((r) => r.before.std)).mean!,
-        after = summarise(rs.map((r) => r.after.std)).mean!;
+      const before = summarise(rs.map((r) => r.before.circularStdDegrees)).mean!,
+        after = summarise(rs.map((r) => r.after.circularStdDegrees)).mean!;
       claims.push({
         section: "Section 6",
         claim: `pre-training normalises the orientation of ${c} (the spread shrinks)`,

@@ -97,8 +97,8 @@ async function handMadeReport(out: string) {
     seed: 1,
     lr: 1e-3,
     steps: 100,
-    before: { std: 52, resultant: 0.02 },
-    after: { std: 9, resultant: 0.93 },
+    before: { circularStdDegrees: 52, meanResultantLength: 0.02, meanDegrees: 10 },
+    after: { circularStdDegrees: 9, meanResultantLength: 0.93, meanDegrees: 80 },
     curve: [{ epoch: 1, step: 100, trainLoss: 0.3, valLoss: 0.3 }],
     weights: "stn.safetensors",
   };

@@ -58,8 +58,8 @@ const pretrain: PretrainResult[] = [{
   seed: 1,
   lr: 1e-3,
   steps: 100,
-  before: { std: 50, resultant: 0.1 },
-  after: { std: 9, resultant: 0.9 },
+  before: { circularStdDegrees: 50, meanResultantLength: 0.1, meanDegrees: 10 },
+  after: { circularStdDegrees: 9, meanResultantLength: 0.9, meanDegrees: 80 },
   curve: [{ epoch: 1, step: 100, trainLoss: 0.2, valLoss: 0.2 }],
   weights: "stn.safetensors",
 }];

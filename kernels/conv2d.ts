@@ -15,8 +15,9 @@
  *                (ih mod s, iw mod s): in phase (ry, rx) only taps ky ≡ ry + p (mod s) reach, so each
  *                phase is a dense GEMM over ⌈kh/s⌉·⌈kw/s⌉ taps instead of kh·kw mostly-zero ones:
  *                with ih = i·s + ry, ky = ky0 + s·t, ky0 = (ry + p) mod s, it reads dy at
- *                oh = i + (ry + p − ky0)/s − t.  M = Cin, N = Nb·Hp·Wp, K = Cout·Ty·Tx, one dispatch
- *                per phase.
+ *                oh = i + (ry + p − ky0)/s − t.  M = Cin, N = Nb·⌈H/s⌉·⌈W/s⌉, K = Cout·⌈kh/s⌉·⌈kw/s⌉,
+ *                one GEMM per phase (z = ry·s + rx) in one dispatch. Phases with fewer taps or pixels
+ *                (s not dividing kh or H) mask the extra ones.
  *
  * The geometry is compiled into each shader as constants (the pipeline key holds it): a network has a
  * handful of layer shapes, and the loaders' divisions by kw, OW, ... become multiply-shifts.
@@ -50,7 +51,6 @@ function geometry(xShape: Shape, yShape: Shape, kh: number, kw: number, geo: Con
   const [Nb, Cin, H, W] = xShape, [, Cout, OH, OW] = yShape;
   return { Nb, Cin, H, W, Cout, OH, OW, kh, kw, S: geo.stride, PAD: geo.padding };
 }
-type Geometry = ReturnType<typeof geometry>;
 
 /** x at tap (ky, kx) of output pixel (oh, ow) of channel ci, or 0 in the padding (u32 wraps below 0). */
 const X_AT = /* wgsl */ `
@@ -286,53 +286,56 @@ function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Co
   return dw;
 }
 
-/**
- * Output phase (ry, rx) of the input gradient: first taps (KY0, KX0), tap counts (TY, TX), row and
- * column offsets into dy (OFFH, OFFW), its pixels (HP x WP per image) and GEMM sizes N and K.
- */
-function phase(g: Geometry, ry: number, rx: number) {
-  const { S, PAD } = g, count = (size: number, first: number) => Math.max(0, Math.ceil((size - first) / S));
-  const KY0 = (ry + PAD) % S, KX0 = (rx + PAD) % S, TY = count(g.kh, KY0), TX = count(g.kw, KX0);
-  const HP = count(g.H, ry), WP = count(g.W, rx);
-  const OFFH = (ry + PAD - KY0) / S, OFFW = (rx + PAD - KX0) / S;
-  return { RY: ry, RX: rx, KY0, KX0, TY, TX, OFFH, OFFW, HP, WP, N: g.Nb * HP * WP, K: g.Cout * TY * TX };
-}
-
 interface GradInputVariant extends Variant {
-  /** WP a multiple of 4: the four pixels of a tile entry share a row. */
+  /** ⌈W/s⌉ a multiple of 4: the four pixels of a tile entry share a row. */
   sameRow: boolean;
   /** s == 1 and H·W % 4 == 0: dx rows written as vec4. */
   vecDx: boolean;
 }
 
+/**
+ * Phase z = ry·s + rx: its first taps (ky0, kx0) and its row and column offsets into dy. Tap t of a
+ * phase is ky = ky0 + s·t (masked where ≥ kh); its pixel i is ih = i·s + ry (masked where ≥ H).
+ */
+const PHASE_OF = /* wgsl */ `
+struct Phase { ry: u32, rx: u32, ky0: u32, kx0: u32, offH: u32, offW: u32 }
+fn phaseOf(z: u32) -> Phase {
+  let ry = z / S; let rx = z % S; let ky0 = (ry + PAD) % S; let kx0 = (rx + PAD) % S;
+  return Phase(ry, rx, ky0, kx0, (ry + PAD - ky0) / S, (rx + PAD - kx0) / S);
+}`;
+
 function gradInputOperands(v: GradInputVariant): GemmOperands {
   const col = pixels("n", "HP * WP", "WP", v.sameRow);
-  const dxAt = (e: number) =>
-    `((${col.img(e)} * Cin + m) * H + ${col.row(e)} * S + RY) * W + (${col.col(e)}) * S + RX`;
+  const ih = (e: number) => `${col.row(e)} * S + ph.ry`, iw = (e: number) => `(${col.col(e)}) * S + ph.rx`;
+  const dxAt = (e: number) => `((${col.img(e)} * Cin + m) * H + ${ih(e)}) * W + ${iw(e)}`;
   const storeC = v.vecDx
     ? `if (${guarded(v.checked, "m < Cin && n < N")}) { dx[(${dxAt(0)}) / 4u] = v; }`
-    : scatter4("dx", "v", dxAt, (e) => guarded(v.checked, `m < Cin && n + ${e}u < N`));
+    : scatter4("dx", "v", dxAt, (e) =>
+      guarded(v.checked, `m < Cin && n + ${e}u < N && ${ih(e)} < H && ${iw(e)} < W`));
   return /* wgsl */ `
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: ${array(v.vecDx)};
+${PHASE_OF}
 fn gemmK(z: u32) -> u32 { return K; }
-/** w[co, ci, KY0 + s·t, KX0 + s·u] for this phase's tap index k = (co·TY + t)·TX + u. */
-fn wAt(ci: u32, k: u32) -> f32 {
-  let co = k / (TY * TX); let t = k % (TY * TX) / TX; let u = k % TX;
-  return w[((co * Cin + ci) * kh + KY0 + S * t) * kw + KX0 + S * u];
+/** w[co, ci, ky0 + s·t, kx0 + s·u] for the phase's tap index k = (co·TY + t)·TX + u. */
+fn wAt(ph: Phase, ci: u32, k: u32) -> f32 {
+  let co = k / (TY * TX); let ky = ph.ky0 + S * (k % (TY * TX) / TX); let kx = ph.kx0 + S * (k % TX);
+  return select(0.0, w[((co * Cin + ci) * kh + ky) * kw + kx], ky < kh && kx < kw);
 }
 fn loadA(z: u32, m: u32, k: u32) -> vec4f {
+  let ph = phaseOf(z);
   return ${
-    gather4((e) => `select(0.0, wAt(m, k + ${e}u), ${guarded(v.checked, `m < Cin && k + ${e}u < K`)})`)
+    gather4((e) => `select(0.0, wAt(ph, m, k + ${e}u), ${guarded(v.checked, `m < Cin && k + ${e}u < K`)})`)
   };
 }
 fn loadB(z: u32, k: u32, n: u32) -> vec4f {
+  let ph = phaseOf(z);
   let co = k / (TY * TX); let t = k % (TY * TX) / TX; let u = k % TX;
   ${col.decode}
   return ${
     gather4((e) => {
-      const oh = `${col.row(e)} + OFFH - t`, ow = `${col.col(e)} + OFFW - u`;
+      const oh = `${col.row(e)} + ph.offH - t`, ow = `${col.col(e)} + ph.offW - u`;
       return `select(0.0, dy[((${col.img(e)} * Cout + co) * OH + ${oh}) * OW + ${ow}], ${
         guarded(v.checked, `k < K && n + ${e}u < N`)
       } && ${oh} < OH && ${ow} < OW)`;
@@ -340,6 +343,7 @@ fn loadB(z: u32, k: u32, n: u32) -> vec4f {
   };
 }
 fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
+  let ph = phaseOf(z);
   ${col.decode}
   ${storeC}
 }`;
@@ -359,22 +363,18 @@ function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeome
     );
     return dx;
   }
-  const g = geometry(inShape, gy.shape, kh, kw, geo), rows = tileRows(Cin);
-  const phases = [...Array(s * s).keys()].map((z) => phase(g, Math.floor(z / s), z % s)).filter((ph) =>
-    ph.N > 0
-  );
-  // A phase that no tap reaches (kh < s) is all zeros.
-  if (phases.some((ph) => ph.K === 0)) runtimeOf(gy).clear(bufferOf(dx), dx.size * 4);
-  for (const ph of phases.filter((ph) => ph.K > 0)) {
-    const v: GradInputVariant = {
-      consts: { ...g, ...ph },
-      rows,
-      checked: !tilesDivide(Cin, ph.N, ph.K, rows),
-      sameRow: ph.WP % 4 === 0,
-      vecDx: s === 1 && (H * W) % 4 === 0,
-    };
-    dispatchGemm(gy, "conv2dGradInput", v, () => gradInputOperands(v), [gy, w, dx], [Cin, ph.N, 1]);
-  }
+  const TY = Math.ceil(kh / s), TX = Math.ceil(kw / s), HP = Math.ceil(H / s), WP = Math.ceil(W / s);
+  const N = Nb * HP * WP, K = Cout * TY * TX, rows = tileRows(Cin);
+  // Every phase has all its taps and pixels (nothing masked) when s divides kh, kw, H and W.
+  const equalPhases = [kh, kw, H, W].every((d) => d % s === 0);
+  const v: GradInputVariant = {
+    consts: { ...geometry(inShape, gy.shape, kh, kw, geo), TY, TX, HP, WP, N, K },
+    rows,
+    checked: !(equalPhases && tilesDivide(Cin, N, K, rows)),
+    sameRow: WP % 4 === 0,
+    vecDx: s === 1 && (H * W) % 4 === 0,
+  };
+  dispatchGemm(gy, "conv2dGradInput", v, () => gradInputOperands(v), [gy, w, dx], [Cin, N, s * s]);
   return dx;
 }
 

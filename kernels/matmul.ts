@@ -49,7 +49,6 @@ const range = (n: number) => [...Array(n).keys()];
 /** The tiled GEMM kernel around an op's operand functions, for tiles of `rows` rows of C. */
 export function gemmSource(operands: GemmOperands, rows: number): string {
   const wy = rows / THREAD_ROWS, threads = 8 * wy, k4 = TILE_K / 4, n4 = TILE_N / 4, j4 = THREAD_COLS / 4;
-  const loadsA = (rows * k4) / threads, loadsB = (TILE_K * n4) / threads;
   const acc = (i: number, j: number) => `c${i}_${j}`;
   const lines = (n: number, f: (r: number) => string) => range(n).map(f).join("\n");
   const cells = (f: (i: number, j: number) => string) =>
@@ -66,14 +65,14 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let n0 = wid.x * ${TILE_N}u;
 ${cells((i, j) => `  var ${acc(i, j)} = vec4f();`)}
   for (var k0 = 0u; k0 < depth; k0 += ${TILE_K}u) {
-${
-    lines(loadsA, (r) =>
-      `    { let e = t + ${r * threads}u; tileA[e] = loadA(z, m0 + e / ${k4}u, k0 + e % ${k4}u * 4u); }`)
-  }
-${
-    lines(loadsB, (r) =>
-      `    { let e = t + ${r * threads}u; tileB[e] = loadB(z, k0 + e / ${n4}u, n0 + e % ${n4}u * 4u); }`)
-  }
+    // Loops, not unrolled copies: each loader call inlines its index arithmetic, and copies of it
+    // would multiply compile time (lavapipe compiles every pipeline with LLVM).
+    for (var e = t; e < ${rows * k4}u; e += ${threads}u) {
+      tileA[e] = loadA(z, m0 + e / ${k4}u, k0 + e % ${k4}u * 4u);
+    }
+    for (var e = t; e < ${TILE_K * n4}u; e += ${threads}u) {
+      tileB[e] = loadB(z, k0 + e / ${n4}u, n0 + e % ${n4}u * 4u);
+    }
     workgroupBarrier();
     for (var k = 0u; k < ${TILE_K}u; k += 4u) {
 ${lines(THREAD_ROWS, (i) => `      let a${i} = tileA[(lid.y * ${THREAD_ROWS}u + ${i}u) * ${k4}u + k / 4u];`)}

@@ -1,0 +1,104 @@
+/**
+ * The kernel workloads the benchmarks time: conv2d forward, input gradient and weight gradient at every
+ * layer of the Table-1 autoencoder (batch 16), and a 1024-cube matmul. Shared by the `deno bench` file
+ * (kernels_bench.ts) and the table script (kernels.ts).
+ *
+ * Each decoder layer is the transposed convolution that mirrors an encoder layer, so its three kernels
+ * are conv2dGradInput (forward), conv2d (input gradient) and conv2dGradWeight with the big tensor as x.
+ */
+import type { Backend, Conv2dGeometry, Shape } from "../engine/backend.ts";
+import { uniform } from "../engine/create.ts";
+import { Random } from "../engine/random.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import type { WebGPUBackend } from "../kernels/runtime.ts";
+
+export const BATCH = 16;
+
+/** A convolution of x [BATCH, cin, size, size] by a k x k kernel into cout channels. */
+export interface ConvLayer {
+  cin: number;
+  cout: number;
+  size: number;
+  kernel: number;
+  geo: Conv2dGeometry;
+}
+
+const layer = (cin: number, cout: number, size: number, kernel: number, stride: number, padding: number) => ({
+  cin,
+  cout,
+  size,
+  kernel,
+  geo: { stride, padding },
+});
+
+/** Table 1's encoder for a 128x128x3 input and d = 100 (models/autoencoder.ts builds the same list). */
+export const ENCODER: ConvLayer[] = [
+  layer(3, 32, 128, 4, 2, 1),
+  layer(32, 32, 64, 4, 2, 1),
+  layer(32, 32, 32, 3, 1, 1),
+  layer(32, 64, 32, 4, 2, 1),
+  layer(64, 64, 16, 3, 1, 1),
+  layer(64, 128, 16, 4, 2, 1),
+  layer(128, 64, 8, 3, 1, 1),
+  layer(64, 32, 8, 3, 1, 1),
+  layer(32, 100, 8, 8, 1, 0),
+];
+
+export function outputSize({ size, kernel, geo }: ConvLayer): number {
+  return Math.floor((size + 2 * geo.padding - kernel) / geo.stride) + 1;
+}
+
+/** Multiply-adds x 2 of one pass: every kernel of a layer does the same useful work. */
+export function convFlops(l: ConvLayer): number {
+  return 2 * BATCH * l.cout * outputSize(l) ** 2 * l.cin * l.kernel ** 2;
+}
+
+export type Role = "forward" | "input grad" | "weight grad";
+export const ROLES: Role[] = ["forward", "input grad", "weight grad"];
+export type Direction = "encoder" | "decoder";
+
+/** "128x128x3 -> 64x64x32 conv 4x4 s2 p1", or the transposed layer's way for the decoder. */
+export function describe(l: ConvLayer, direction: Direction): string {
+  const o = outputSize(l), big = `${l.size}x${l.size}x${l.cin}`, small = `${o}x${o}x${l.cout}`;
+  const kernel = `${l.kernel}x${l.kernel} s${l.geo.stride} p${l.geo.padding}`;
+  return direction === "encoder" ? `${big} -> ${small} conv ${kernel}` : `${small} -> ${big} convT ${kernel}`;
+}
+
+/** One launch of a kernel; it returns the output so the caller can dispose it. */
+export type Launch = () => Tensor;
+
+/** Random operands on `device` and the launch of one layer's kernel in one role. */
+export function convLaunch(device: Backend, l: ConvLayer, direction: Direction, role: Role): Launch {
+  const rng = new Random(1);
+  const o = outputSize(l);
+  const big: Shape = [BATCH, l.cin, l.size, l.size], small: Shape = [BATCH, l.cout, o, o];
+  const x = uniform(big, -1, 1, rng, { device }), y = uniform(small, -1, 1, rng, { device });
+  const w = uniform([l.cout, l.cin, l.kernel, l.kernel], -0.1, 0.1, rng, { device });
+  const kernels: Record<Role, Launch> = {
+    forward: () => device.conv2d(x, w, null, l.geo),
+    "input grad": () => device.conv2dGradInput(y, w, big, l.geo),
+    "weight grad": () => device.conv2dGradWeight(x, y, [l.kernel, l.kernel], l.geo),
+  };
+  // A decoder layer's forward is the encoder's input gradient and the other way round.
+  const swapped: Record<Role, Role> = {
+    forward: "input grad",
+    "input grad": "forward",
+    "weight grad": "weight grad",
+  };
+  return kernels[direction === "encoder" ? role : swapped[role]];
+}
+
+export const MATMUL_SIDE = 1024;
+export const MATMUL_FLOPS = 2 * MATMUL_SIDE ** 3;
+
+export function matmulLaunch(device: Backend): Launch {
+  const rng = new Random(2), shape = [1, MATMUL_SIDE, MATMUL_SIDE];
+  const a = uniform(shape, -1, 1, rng, { device }), b = uniform(shape, -1, 1, rng, { device });
+  return () => device.matmul(a, b, false, false);
+}
+
+/** Wait until the device has finished all submitted work (GPU work runs asynchronously). */
+export async function settle(device: Backend): Promise<void> {
+  device.flush();
+  if (device.name === "webgpu") await (device as WebGPUBackend).runtime.device.queue.onSubmittedWorkDone();
+}

@@ -1,0 +1,90 @@
+/**
+ * Prints GFLOP/s and milliseconds of conv2d forward, input gradient and weight gradient at every layer
+ * of the Table-1 autoencoder (batch 16) and of a 1024-cube matmul, on WebGPU and on the CPU reference.
+ *
+ *   deno run -A --unstable-webgpu bench/kernels.ts
+ *
+ * GPU times include execution: each timing submits its launches and waits for the queue to drain. A
+ * CPU row whose predicted time (from the slowest CPU rate seen so far) exceeds CPU_BUDGET_MS is
+ * skipped and marked so.
+ */
+import type { Backend } from "../engine/backend.ts";
+import { cpu } from "../engine/cpu.ts";
+import { getDevice } from "../engine/device.ts";
+import type { WebGPUBackend } from "../kernels/runtime.ts";
+import {
+  BATCH,
+  convFlops,
+  convLaunch,
+  describe,
+  type Direction,
+  ENCODER,
+  type Launch,
+  MATMUL_FLOPS,
+  MATMUL_SIDE,
+  matmulLaunch,
+  ROLES,
+  settle,
+} from "./kernel_workloads.ts";
+
+const CPU_BUDGET_MS = 20_000;
+/** Keep repeating a GPU launch until this much time has been measured (at least MIN_REPS launches). */
+const GPU_TARGET_MS = 300, MIN_REPS = 3;
+
+/** Mean milliseconds of one launch (after one warm-up launch that also builds the pipeline). */
+async function timeLaunch(device: Backend, launch: Launch, reps: number): Promise<number> {
+  launch().dispose();
+  await settle(device);
+  let done = 0, elapsed = 0;
+  while (done < reps || (device.name === "webgpu" && elapsed < GPU_TARGET_MS)) {
+    const t0 = performance.now();
+    launch().dispose();
+    await settle(device);
+    elapsed += performance.now() - t0;
+    done++;
+  }
+  return elapsed / done;
+}
+
+const gpu = await getDevice("webgpu");
+let slowestCpuRate = Infinity; // GFLOP/s
+
+async function row(label: string, flops: number, onGpu: Launch, onCpu: () => Launch): Promise<string[]> {
+  const gpuMs = await timeLaunch(gpu, onGpu, MIN_REPS);
+  const cells = [label, gpuMs.toFixed(1), (flops / gpuMs / 1e6).toFixed(2)];
+  if (flops / slowestCpuRate / 1e6 > CPU_BUDGET_MS) {
+    return [...cells, "skipped", `(> ${CPU_BUDGET_MS / 1000} s)`];
+  }
+  const cpuMs = await timeLaunch(cpu, onCpu(), 1);
+  slowestCpuRate = Math.min(slowestCpuRate, flops / cpuMs / 1e6);
+  return [...cells, cpuMs.toFixed(0), (flops / cpuMs / 1e6).toFixed(3)];
+}
+
+function print(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) {
+    console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  "));
+  }
+}
+
+const HEADER = ["layer / kernel", "webgpu ms", "GFLOP/s", "cpu ms", "GFLOP/s"];
+const rows: string[][] = [HEADER];
+for (const direction of ["encoder", "decoder"] as Direction[]) {
+  const layers = direction === "encoder" ? ENCODER : ENCODER.toReversed();
+  for (const [i, l] of layers.entries()) {
+    for (const role of ROLES) {
+      const label = `${direction} ${i + 1} ${describe(l, direction)} ${role}`;
+      rows.push(
+        await row(
+          label,
+          convFlops(l),
+          convLaunch(gpu, l, direction, role),
+          () => convLaunch(cpu, l, direction, role),
+        ),
+      );
+    }
+  }
+}
+rows.push(await row(`matmul ${MATMUL_SIDE}^3`, MATMUL_FLOPS, matmulLaunch(gpu), () => matmulLaunch(cpu)));
+console.log(`batch ${BATCH}, adapter: ${(gpu as WebGPUBackend).runtime.adapterName}`);
+print(rows);

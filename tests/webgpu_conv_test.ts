@@ -1,0 +1,165 @@
+/**
+ * The WebGPU conv and matmul kernels against the CPU reference (float64, rounded once), kernel by
+ * kernel: conv2d (with bias), conv2dGradInput (also convTranspose2d's forward, outputPadding
+ * included) and conv2dGradWeight, on random shapes, sizes that do not divide the 64 x 64 x 16 tiles,
+ * sizes that do (the variant without bounds checks), stride 2 and 3, padding, and every Table-1 layer
+ * geometry with channels and sides scaled down.
+ *
+ * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
+ * at most 2^-24 of the running sum, so the error stays below K·2^-24 of the peak, K being the longest
+ * sum of the case (Cin·kh·kw forward, Cout·kh·kw input gradient, Nb·OH·OW weight gradient).
+ */
+import assert from "node:assert/strict";
+import type { Backend, Conv2dGeometry, Shape } from "../engine/backend.ts";
+import { tensor } from "../engine/create.ts";
+import { cpu } from "../engine/cpu.ts";
+import { Random } from "../engine/random.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { maxRelativeToPeak } from "./harness.ts";
+import { TEST_DEVICES } from "./devices.ts";
+
+const webgpu = TEST_DEVICES.find((d) => d.name === "webgpu");
+
+interface ConvCase {
+  name: string;
+  /** x [Nb, Cin, H, W]. */
+  x: Shape;
+  cout: number;
+  kernel: [number, number];
+  geo: Conv2dGeometry;
+  /** Extra rows and columns of the input gradient's shape (convTranspose2d's outputPadding). */
+  outputPadding?: number;
+}
+
+const conv = (name: string, x: Shape, cout: number, k: number, stride = 1, padding = 0): ConvCase => ({
+  name,
+  x,
+  cout,
+  kernel: [k, k],
+  geo: { stride, padding },
+});
+
+/** Table 1's layers (models/autoencoder.ts) with channels / 8 (at least 3), sides / 8 and batch 2. */
+const TABLE_1_SCALED: ConvCase[] = [
+  conv("Table 1 layer 1 (4x4 s2 p1, 3 channels in)", [2, 3, 16, 16], 4, 4, 2, 1),
+  conv("Table 1 layer 2 (4x4 s2 p1)", [2, 4, 8, 8], 4, 4, 2, 1),
+  conv("Table 1 layer 3 (3x3 s1 p1)", [2, 4, 4, 4], 4, 3, 1, 1),
+  conv("Table 1 layer 4 (4x4 s2 p1)", [2, 4, 4, 4], 8, 4, 2, 1),
+  conv("Table 1 layer 5 (3x3 s1 p1)", [2, 8, 2, 2], 8, 3, 1, 1),
+  conv("Table 1 layer 6 (4x4 s2 p1)", [2, 8, 2, 2], 16, 4, 2, 1),
+  conv("Table 1 layer 7 (3x3 s1 p1, 1x1 sides)", [2, 16, 1, 1], 8, 3, 1, 1),
+  conv("Table 1 layer 8 (3x3 s1 p1)", [2, 8, 8, 8], 4, 3, 1, 1),
+  conv("Table 1 latent (8x8 valid, window covers the input)", [2, 4, 8, 8], 13, 8),
+];
+
+const CASES: ConvCase[] = [
+  ...TABLE_1_SCALED,
+  conv("odd sizes 3x3 padding 1", [2, 3, 9, 7], 5, 3, 1, 1),
+  conv("stride 2 no padding, odd sides", [1, 3, 11, 13], 6, 3, 2, 0),
+  conv("stride 3 padding 2 (phases of unequal size)", [1, 2, 7, 9], 3, 3, 3, 2),
+  conv("1x1 kernel stride 2 (phases no tap reaches)", [3, 4, 6, 6], 5, 1, 2, 0),
+  conv("tiles divide: 64 channels, 16x16, 4x4 s2 p1", [2, 64, 16, 16], 64, 4, 2, 1),
+  conv("tiles divide: 3x3 s1 p1, 8x8 sides", [2, 32, 8, 8], 64, 3, 1, 1),
+  conv("more than one row tile: 80 channels out", [2, 6, 10, 10], 80, 3, 1, 1),
+  { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },
+  { ...conv("outputPadding 1 (transposed 4x4 s2 p1)", [2, 3, 9, 9], 4, 4, 2, 1), outputPadding: 1 },
+  { ...conv("outputPadding 2 (transposed 3x3 s3)", [1, 2, 8, 8], 3, 3, 3, 0), outputPadding: 2 },
+];
+
+/** A random case: shapes that rarely divide a tile, stride 1-3, padding below the kernel. */
+function randomCase(rng: Random, i: number): ConvCase {
+  const int = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
+  const k = int(1, 5), stride = int(1, 3), padding = int(0, k - 1);
+  const side = () => int(Math.max(1, k - 2 * padding), 13);
+  return conv(`random ${i}`, [int(1, 3), int(1, 9), side(), side()], int(1, 20), k, stride, padding);
+}
+
+const rng = new Random(20221);
+for (let i = 0; i < 6; i++) CASES.push(randomCase(rng, i));
+
+function outputSide(size: number, k: number, { stride, padding }: Conv2dGeometry): number {
+  return Math.floor((size + 2 * padding - k) / stride) + 1;
+}
+
+function random(shape: Shape, seed: number): Float64Array {
+  const r = new Random(seed), v = new Float64Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < v.length; i++) v[i] = r.uniform(-1, 1);
+  return v;
+}
+
+/** The three kernels of a case on one device; float64 on the CPU reference. */
+function runKernels(device: Backend, c: ConvCase): Tensor[] {
+  const dtype = device.name === "cpu" ? "float64" : "float32";
+  const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
+  const inShape = [Nb, Cin, H + extra, W + extra];
+  const yShape = [Nb, c.cout, outputSide(inShape[2], kh, c.geo), outputSide(inShape[3], kw, c.geo)];
+  const on = (shape: Shape, seed: number) => tensor(random(shape, seed), shape, { device, dtype });
+  const x = on(inShape, 1), w = on([c.cout, Cin, kh, kw], 2), b = on([c.cout], 3), gy = on(yShape, 4);
+  return [
+    device.conv2d(x, w, b, c.geo),
+    device.conv2dGradInput(gy, w, inShape, c.geo),
+    device.conv2dGradWeight(x, gy, c.kernel, c.geo),
+  ];
+}
+
+function tolerance(c: ConvCase): number {
+  const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
+  const pixels = outputSide(H + extra, kh, c.geo) * outputSide(W + extra, kw, c.geo);
+  return Math.max(Cin * kh * kw, c.cout * kh * kw, Nb * pixels) * 2 ** -24;
+}
+
+if (webgpu) {
+  for (const c of CASES) {
+    const label = `${c.name}: x [${c.x}], ${c.cout} out, ${
+      c.kernel.join("x")
+    } s${c.geo.stride} p${c.geo.padding}`;
+    Deno.test(`webgpu conv kernels vs CPU reference: ${label}`, async () => {
+      const gpu = await webgpu.get();
+      const want = runKernels(cpu, c), got = runKernels(gpu, c), tol = tolerance(c);
+      for (const [i, kernel] of ["conv2d", "conv2dGradInput", "conv2dGradWeight"].entries()) {
+        assert.deepEqual(got[i].shape, want[i].shape, `${kernel} shape`);
+        const err = maxRelativeToPeak(await got[i].data(), want[i].cpuData());
+        assert.ok(err <= tol, `${kernel}: error ${err.toExponential(2)} > ${tol.toExponential(2)}`);
+      }
+    });
+  }
+
+  Deno.test("webgpu conv kernels are deterministic: split-K weight gradient, two runs, same bits", async () => {
+    const gpu = await webgpu.get();
+    const c = conv("split-K", [16, 8, 16, 16], 8, 3, 1, 1);
+    const [first, second] = [runKernels(gpu, c), runKernels(gpu, c)];
+    for (let i = 0; i < 3; i++) assert.deepEqual(await first[i].data(), await second[i].data());
+  });
+
+  /** [Z, M, K] x [Z, K, N] shapes: odd, dividing the tiles, thin, and K not a multiple of 4. */
+  const MATMULS: [number, number, number, number][] = [
+    [1, 7, 5, 3],
+    [2, 64, 64, 32],
+    [3, 33, 70, 19],
+    [1, 128, 128, 64],
+    [2, 5, 12, 8],
+  ];
+  for (const [Z, M, N, K] of MATMULS) {
+    Deno.test(`webgpu matmul vs CPU reference: [${Z}, ${M}, ${K}] x [${Z}, ${K}, ${N}], all transposes`, async () => {
+      const gpu = await webgpu.get();
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const aShape = transA ? [Z, K, M] : [Z, M, K], bShape = transB ? [Z, N, K] : [Z, K, N];
+          const run = (device: Backend, dtype: "float32" | "float64") =>
+            device.matmul(
+              tensor(random(aShape, 5), aShape, { device, dtype }),
+              tensor(random(bShape, 6), bShape, { device, dtype }),
+              transA,
+              transB,
+            );
+          const err = maxRelativeToPeak(await run(gpu, "float32").data(), run(cpu, "float64").cpuData());
+          const tol = K * 2 ** -24;
+          assert.ok(
+            err <= tol,
+            `transA ${transA}, transB ${transB}: ${err.toExponential(2)} > ${tol.toExponential(2)}`,
+          );
+        }
+      }
+    });
+  }
+}

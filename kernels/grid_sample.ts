@@ -13,8 +13,9 @@
  *    atomics on a copy of the starts place each point's index in its cell's slice.
  * 3. One thread per cell sorts its slice by point index (insertion sort), which removes the only
  *    nondeterminism (the order of the atomic placement).
- * 4. One thread per input pixel (n, c, h, w) reads the four cells whose taps can reach it,
- *    (h-1..h) x (w-1..w), and sums weight · dL/dy over their points in that fixed order.
+ * 4. One thread per input pixel (n, h, w) reads the four cells whose taps can reach it,
+ *    (h-1..h) x (w-1..w), and adds weight · dL/dy[n, c] over their points, in that fixed order, to
+ *    each channel c.
  * Integer atomics give the same counts and slices on every run, so two runs give the same bits.
  * A cell holds about one point for rotations and mild zooms; a grid that sends k points to one cell
  * costs O(k²) in step 3 for that cell's thread.
@@ -228,6 +229,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }`;
 
+/** One thread per input pixel (n, h, w): each point's weight is computed once and applied to all C channels. */
 const gatherSource = (sampler: Sampler) =>
   /* wgsl */ `${HEADER(sampler)}
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
@@ -239,10 +241,11 @@ const gatherSource = (sampler: Sampler) =>
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flatIndex(wid, nwg, lid);
-  if (i >= p.N * p.C * p.H * p.W) { return; }
-  let w = i % p.W; let h = (i / p.W) % p.H; let plane = i / (p.W * p.H); let n = plane / p.C;
+  if (i >= p.N * p.H * p.W) { return; }
+  let w = i % p.W; let h = (i / p.W) % p.H; let n = i / (p.W * p.H);
+  let pixels = p.H * p.W; let first = n * p.C * pixels + h * p.W + w;
+  for (var c = 0u; c < p.C; c++) { gx[first + c * pixels] = 0.0; }
   let cellBase = n * (p.H + 1u) * (p.W + 1u);
-  var s = 0.0;
   // Cells (v0 + 1, u0 + 1) with v0 ∈ {h - 1, h}, u0 ∈ {w - 1, w}.
   for (var cv = h; cv <= h + 1u; cv++) {
     for (var cu = w; cu <= w + 1u; cu++) {
@@ -252,11 +255,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         let pt = entries[e];
         let q = (n * p.points + pt) * 2u;
         let a = weightAt(taps(grid[q], p.W), i32(w)) * weightAt(taps(grid[q + 1u], p.H), i32(h));
-        s += a * gy[plane * p.points + pt];
+        for (var c = 0u; c < p.C; c++) { gx[first + c * pixels] += a * gy[(n * p.C + c) * p.points + pt]; }
       }
     }
   }
-  gx[i] = s;
 }`;
 
 function samplerParams(x: { shape: readonly number[] }, points: number, alignCorners: boolean): Params {
@@ -307,7 +309,7 @@ function gridSampleInputGrad(
     source: () => gatherSource(sampler),
     params,
     buffers: [buffers.gy, buffers.grid, starts, counts, entries, buffers.gx],
-    workgroups: linearWorkgroups(rt, shape.reduce((a, b) => a * b, 1), WG),
+    workgroups: linearWorkgroups(rt, N * H * W, WG),
   });
   for (const b of [counts, starts, cursor, entries]) rt.release(b);
 }

@@ -263,6 +263,7 @@ export class GpuRuntime {
 
   /** Read the first `bytes` of a buffer back to the host, after all work recorded so far. */
   async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    if (bytes === 0) return new ArrayBuffer(0);
     const size = alignUp(bytes, 4);
     const staging = this.device.createBuffer({
       size,

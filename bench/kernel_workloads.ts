@@ -102,3 +102,16 @@ export async function settle(device: Backend): Promise<void> {
   device.flush();
   if (device.name === "webgpu") await (device as WebGPUBackend).runtime.device.queue.onSubmittedWorkDone();
 }
+
+/**
+ * CPU time of this process in milliseconds, all threads (lavapipe's workers included), from
+ * /proc/self/stat (utime + stime, in 100 Hz ticks); null where that file does not exist.
+ */
+export function processCpuMs(): number | null {
+  try {
+    const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}

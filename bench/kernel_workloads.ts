@@ -8,6 +8,7 @@
  */
 import type { Backend, Conv2dGeometry, Shape } from "../engine/backend.ts";
 import { uniform } from "../engine/create.ts";
+import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { WebGPUBackend } from "../kernels/runtime.ts";
@@ -45,7 +46,7 @@ export const ENCODER: ConvLayer[] = [
 ];
 
 export function outputSize({ size, kernel, geo }: ConvLayer): number {
-  return Math.floor((size + 2 * geo.padding - kernel) / geo.stride) + 1;
+  return slidingOutputSize(size, size, kernel, kernel, geo)[0];
 }
 
 /** Multiply-adds x 2 of one pass: every kernel of a layer does the same useful work. */

@@ -27,6 +27,7 @@
  * gather form of its input gradient would visit kh·kw taps per pixel of which one is inside dy.
  */
 import type { Conv2dGeometry, Kernels, Shape } from "../engine/backend.ts";
+import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import {
   dispatchMatmul,
@@ -114,6 +115,7 @@ interface ForwardVariant extends Variant {
   vecW: boolean;
   /** OH·OW % 4 == 0: output rows written as vec4. */
   vecY: boolean;
+  /** OW % 4 == 0: the four pixels of a tile entry share a row. */
   sameRow: boolean;
 }
 
@@ -154,8 +156,7 @@ fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
 
 function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin, H, W] = x.shape, [Cout, , kh, kw] = w.shape;
-  const OH = Math.floor((H + 2 * geo.padding - kh) / geo.stride) + 1;
-  const OW = Math.floor((W + 2 * geo.padding - kw) / geo.stride) + 1;
+  const [OH, OW] = slidingOutputSize(H, W, kh, kw, geo);
   const y = gpuTensor(x, [Nb, Cout, OH, OW]);
   const M = Cout, N = Nb * OH * OW, K = Cin * kh * kw, rows = tileRows(M);
   if (coversInput(x.shape, kh, kw, geo)) {

@@ -22,7 +22,7 @@ export const TILE_K = 16;
 const THREAD_ROWS = 8, THREAD_COLS = 8;
 
 /**
- * WGSL an op supplies to the GEMM core: its params struct, its bindings and the functions
+ * WGSL an op supplies to the GEMM core: its declarations (bindings, params or constants) and the functions
  *   gemmK(z) -> u32             K of batch entry z
  *   loadA(z, m, k) -> vec4f     A[m, k..k+3], zero outside A (k is a multiple of 4)
  *   loadB(z, k, n) -> vec4f     B[k, n..n+3], zero outside B (n is a multiple of 4)

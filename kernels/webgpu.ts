@@ -26,7 +26,7 @@ export const NO_ADAPTER_MESSAGE =
 export async function createWebGPUBackend(): Promise<WebGPUBackend> {
   const runtime = await GpuRuntime.create();
   if (!runtime) throw new Error(NO_ADAPTER_MESSAGE);
-  const gpuKernels = {
+  const gpu: WebGPUBackend = {
     name: "webgpu",
     runtime,
     fromData(data, shape) {
@@ -56,7 +56,6 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
     ...matmulGpu,
     ...adamGpu,
     ...conv2dGpu,
-  } satisfies Partial<WebGPUBackend>;
-  const gpu = gpuKernels as unknown as WebGPUBackend;
+  };
   return gpu;
 }

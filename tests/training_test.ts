@@ -20,6 +20,7 @@ import { type Objective, reconstructionObjective } from "../train/objectives.ts"
 import { patchBatch } from "../train/patch_batch.ts";
 import type { ProgressState } from "../train/progress.ts";
 import { train, type TrainerOptions, type TrainingJob } from "../train/trainer.ts";
+import { parseConfig } from "../cli/train.ts";
 import { stripePatches } from "./stripe_patches.ts";
 import { TEST_DEVICES } from "./devices.ts";
 
@@ -208,3 +209,32 @@ for (const device of TEST_DEVICES) {
     model.dispose();
   });
 }
+
+Deno.test("train config files: defaults filled in, each mistake named with the file and the field", () => {
+  const config = parseConfig(
+    `{"class": "screw", "run": "stn-frozen", "out": "runs/x", "epochs": 3}`,
+    "a.json",
+  );
+  assert.equal(config.epochs, 3);
+  assert.equal(config.samples, 2000);
+  assert.equal(config.sampler, "exact");
+  const bad: [string, RegExp][] = [
+    [
+      `{"class": "screw", "run": "ae", "out": "x", "epochs": 0}`,
+      /a.json: epochs is 0, expected a positive integer/,
+    ],
+    [
+      `{"class": "screw", "run": "stn", "out": "x"}`,
+      /a.json: run is "stn", expected pretrain or a configuration/,
+    ],
+    [
+      `{"class": "screw", "run": "ae", "out": "x", "lr": "fast"}`,
+      /a.json: lr is "fast", expected a positive number/,
+    ],
+    [`{"class": "screw", "run": "ae", "out": "x", "epoch": 3}`, /a.json: unknown field "epoch"/],
+    [`{"class": "screw", "run": "ae"}`, /a.json: "out" is missing/],
+    [`[1, 2]`, /a.json must hold a JSON object/],
+    [`{"class": }`, /a.json is not JSON/],
+  ];
+  for (const [text, error] of bad) assert.throws(() => parseConfig(text, "a.json"), error);
+});

@@ -50,7 +50,7 @@ const STEP_SHARPNESS = 1e6;
 /** Half-width of the content square in normalised coordinates, for a patch zero-padded from 128 to 181. */
 export const PAPER_CONTENT_HALF_WIDTH = 128 / 181;
 
-/** Angles in degrees as a [N] tensor of radians on `device`. */
+/** Angles in degrees as a [N] tensor of radians on the device of `like`. */
 export function radians(degrees: ArrayLike<number>, like: Tensor): Tensor {
   return tensor(Array.from(degrees, (d) => (d * Math.PI) / 180), [degrees.length], { device: like.device });
 }

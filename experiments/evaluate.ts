@@ -18,6 +18,7 @@ export interface Reconstructions {
   shape: BatchShape;
   input: Float32Array;
   output: Float32Array;
+  /** One H x W content mask shared by every patch (unrotated patches). */
   content: Uint8Array;
   defects?: Uint8Array;
   /** Source image of each patch: the patches of one image form one map for image-level scores. */
@@ -67,9 +68,16 @@ function imageMaps(r: Reconstructions, residual: Float32Array): DefectMap[] {
       height: h * patches.length,
       residual: stack(residual, new Float32Array(patches.length * h * w)) as Float32Array,
       groundTruth: stack(r.defects!, new Uint8Array(patches.length * h * w)) as Uint8Array,
-      content: stack(r.content, new Uint8Array(patches.length * h * w)) as Uint8Array,
+      content: repeat(r.content, patches.length),
     };
   });
+}
+
+/** The shared H x W content mask, once per stacked patch. */
+function repeat(content: Uint8Array, times: number): Uint8Array {
+  const out = new Uint8Array(times * content.length);
+  for (let k = 0; k < times; k++) out.set(content, k * content.length);
+  return out;
 }
 
 function figures(maps: DefectMap[]): DetectionFigures {

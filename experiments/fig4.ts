@@ -88,5 +88,5 @@ export async function samplerRoundTrip(
     await writePngFile(`${runDir}/${differenceImage}`, picture);
     samplers.push({ sampler, meanError255: sum / count, maxError255: max, histogram, differenceImage });
   }
-  return { kind: "fig4", id, className, angle: degrees, input: "input.png", samplers };
+  return { kind: "fig4", id, className, seconds: 0, angle: degrees, input: "input.png", samplers };
 }

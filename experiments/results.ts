@@ -42,6 +42,8 @@ export interface DetectionFigures {
 export interface ConfigurationResult {
   kind: "configuration";
   id: string;
+  /** Wall time of the run. */
+  seconds: number;
   className: string;
   configuration: Configuration;
   seed: number;
@@ -59,6 +61,8 @@ export interface ConfigurationResult {
 export interface PretrainResult {
   kind: "pretrain";
   id: string;
+  /** Wall time of the run. */
+  seconds: number;
   className: string;
   seed: number;
   lr: number;
@@ -81,6 +85,8 @@ export interface SamplerRoundTrip {
 export interface Fig4Result {
   kind: "fig4";
   id: string;
+  /** Wall time of the run. */
+  seconds: number;
   className: string;
   angle: number;
   input: string;
@@ -90,6 +96,8 @@ export interface Fig4Result {
 export interface Fig7Result {
   kind: "fig7";
   id: string;
+  /** Wall time of the run. */
+  seconds: number;
   className: string;
   samples: { name: string; angles: number[]; losses: number[] }[];
 }

@@ -16,6 +16,7 @@ import { noGrad, tidy } from "../engine/tensor.ts";
 import { type ClassSet, GOOD } from "../data/class_set.ts";
 import { type Geometry, PAPER_GEOMETRY, type PatchSet, preparePatch } from "../data/prepare.ts";
 import { resize } from "../data/transform.ts";
+import { Autoencoder } from "../models/autoencoder.ts";
 import { RotationStn, StnAutoencoder } from "../models/stn.ts";
 import {
   configurationNamed,
@@ -229,11 +230,10 @@ export async function reconstructTestSet(o: ReconstructOptions): Promise<TestRec
       );
     }
   }
-  const { model } = await configureModel(
-    configurationNamed(o.configuration),
-    modelOptions(o, test.channels),
-    null,
-  );
+  // The architecture of the configuration; every weight, the STN's included, then comes from the file.
+  const model = configurationNamed(o.configuration).stn === "none"
+    ? new Autoencoder(modelOptions(o, test.channels))
+    : new StnAutoencoder(modelOptions(o, test.channels));
   const { tensors } = await loadSafetensors(o.weightsPath, o.device);
   await model.loadStateDict(tensors);
   for (const t of Object.values(tensors)) t.dispose();

@@ -73,6 +73,7 @@ async function handMadeReport(out: string) {
   }
   const configurations: ConfigurationResult[] = CONFIGURATIONS.map((configuration, k) => ({
     kind: "configuration",
+    seconds: 1,
     id: `screw-${configuration}-s1`,
     className: "screw",
     configuration,
@@ -92,6 +93,7 @@ async function handMadeReport(out: string) {
   }));
   const pretrain: PretrainResult = {
     kind: "pretrain",
+    seconds: 30,
     id: "pretrain-screw-s1",
     className: "screw",
     seed: 1,
@@ -105,6 +107,7 @@ async function handMadeReport(out: string) {
   const histogram = [0, 4, 8].map((from) => ({ from, to: from + 4, count: 100 - from }));
   const fig4: Fig4Result = {
     kind: "fig4",
+    seconds: 1,
     id: "fig4",
     className: "screw",
     angle: 45,
@@ -117,6 +120,7 @@ async function handMadeReport(out: string) {
   const angles = [0, 30, 60, 90];
   const fig7: Fig7Result = {
     kind: "fig7",
+    seconds: 1,
     id: "fig7-screw",
     className: "screw",
     samples: [{ name: "sample 1", angles, losses: angles.map((a) => 1 + Math.cos((a * Math.PI) / 90)) }],

@@ -30,6 +30,7 @@ function results(): ConfigurationResult[] {
     CONFIGURATIONS.flatMap((configuration: Configuration, k) =>
       [1, 2].map((seed) => ({
         kind: "configuration" as const,
+        seconds: 60,
         id: `${className}-${configuration}-s${seed}`,
         className,
         configuration,
@@ -53,6 +54,7 @@ function results(): ConfigurationResult[] {
 
 const pretrain: PretrainResult[] = [{
   kind: "pretrain",
+  seconds: 30,
   id: "pretrain-screw-s1",
   className: "screw",
   seed: 1,

@@ -1,0 +1,263 @@
+/**
+ * `deno task reproduce`: the paper's protocol end to end, then the report. See `--help`.
+ */
+import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { DeviceName } from "../engine/backend.ts";
+import { getDevice } from "../engine/device.ts";
+import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
+import { openValidatedClassFolder } from "../data/validate_folder.ts";
+import type { ClassSet } from "../data/class_set.ts";
+import { writeReport } from "../report/html.ts";
+import { formatDuration } from "../train/progress.ts";
+import { writeFileAtomic } from "../train/checkpoint.ts";
+import { presetNamed, PRESETS } from "./presets.ts";
+import {
+  executeRun,
+  newClassData,
+  planRuns,
+  type ProtocolContext,
+  readResult,
+  type RunSpec,
+} from "./protocol.ts";
+import type { ProtocolSummary, RunResult } from "./results.ts";
+
+const HELP = `deno task reproduce [options]
+
+Runs the protocol of Radli & Czuni (2022) and writes report.html, tables.md and metrics.json.
+
+Options:
+  --preset NAME    ${Object.keys(PRESETS).join(" | ")} (default: default)
+  --data DIR       an MVTec AD-layout class folder to use instead of the embedded classes (repeatable)
+  --classes LIST   comma-separated subset of the classes (default: all)
+  --seeds LIST     comma-separated seeds (default: the preset's)
+  --device NAME    auto | cpu | webgpu (default: auto)
+  --out DIR        output folder (default: runs/<timestamp>)
+  --resume         continue an interrupted reproduce in --out, skipping finished runs
+  --plan           print the protocol as one command per run, and exit
+  --only RUN_ID    run only that run, into --out (for job arrays; see --plan)
+  --collect DIR    build the report from the finished runs in DIR
+  --help           this text
+
+Examples:
+  deno task reproduce                                   # the default preset, about 45 minutes on 2 cores
+  deno task reproduce --preset smoke --out runs/smoke   # the whole pipeline in a few minutes; numbers mean nothing
+  deno task reproduce --data ~/mvtec/screw --data ~/mvtec/carpet --seeds 1,2,3
+  deno task reproduce --preset paper --out runs/paper --plan > plan.txt   # then run each line anywhere
+  deno task reproduce --collect runs/paper
+`;
+
+class UsageError extends Error {}
+
+interface Options {
+  preset: string;
+  data: string[];
+  classes: string[] | null;
+  seeds: number[] | null;
+  device: DeviceName | "auto";
+  out: string | null;
+  resume: boolean;
+  plan: boolean;
+  only: string | null;
+  collect: string | null;
+}
+
+function parseOptions(args: string[]): Options | null {
+  try {
+    return optionsOf(args);
+  } catch (e) {
+    throw e instanceof UsageError ? e : new UsageError(`${(e as Error).message} (see --help)`);
+  }
+}
+
+function optionsOf(args: string[]): Options | null {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      preset: { type: "string", default: "default" },
+      data: { type: "string", multiple: true, default: [] },
+      classes: { type: "string" },
+      seeds: { type: "string" },
+      device: { type: "string", default: "auto" },
+      out: { type: "string" },
+      resume: { type: "boolean", default: false },
+      plan: { type: "boolean", default: false },
+      only: { type: "string" },
+      collect: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return null;
+  const seeds = values.seeds?.split(",").map((s) => {
+    if (!/^\d+$/.test(s.trim())) {
+      throw new UsageError(`--seeds ${values.seeds}: "${s}" is not a whole number`);
+    }
+    return Number(s);
+  });
+  if (!["auto", "cpu", "webgpu"].includes(values.device!)) {
+    throw new UsageError(`--device ${values.device}: expected auto, cpu or webgpu`);
+  }
+  if ((values.only || values.resume) && !values.out) {
+    throw new UsageError("--only and --resume need --out DIR");
+  }
+  return {
+    preset: values.preset!,
+    data: values.data!,
+    classes: values.classes?.split(",").map((s) => s.trim()) ?? null,
+    seeds: seeds ?? null,
+    device: values.device as DeviceName | "auto",
+    out: values.out ?? null,
+    resume: values.resume!,
+    plan: values.plan!,
+    only: values.only ?? null,
+    collect: values.collect ?? null,
+  };
+}
+
+/** The classes to run: the embedded ones, or the --data folders (validated before any work). */
+async function classSources(o: Options, synthetic: ProtocolContext["preset"]["synthetic"]) {
+  const sources = new Map<string, () => Promise<ClassSet>>();
+  if (o.data.length) {
+    for (const dir of o.data) {
+      const set = await openValidatedClassFolder(resolve(dir), (line) => console.error(`${dir}: ${line}`));
+      sources.set(basename(resolve(dir)), () => Promise.resolve(set));
+    }
+  } else {
+    for (const name of SYNTHETIC_CLASSES) {
+      sources.set(name, () => Promise.resolve(syntheticClass(name, synthetic)));
+    }
+  }
+  const names = o.classes ?? [...sources.keys()];
+  for (const name of names) {
+    if (!sources.has(name)) {
+      throw new UsageError(`--classes: no class "${name}"; have ${[...sources.keys()].join(", ")}`);
+    }
+  }
+  return { names, open: (name: string) => sources.get(name)!() };
+}
+
+function planCommands(o: Options, out: string, runs: RunSpec[]): string[] {
+  const flags = [
+    `--preset ${o.preset}`,
+    ...o.data.map((d) => `--data ${resolve(d)}`),
+    ...(o.classes ? [`--classes ${o.classes.join(",")}`] : []),
+    ...(o.seeds ? [`--seeds ${o.seeds.join(",")}`] : []),
+    `--device ${o.device}`,
+    `--out ${resolve(out)}`,
+  ].join(" ");
+  const line = (r: RunSpec) => `deno task reproduce ${flags} --only ${r.id}`;
+  return [
+    "# stage 1: independent runs",
+    ...runs.filter((r) => r.needs.length === 0).map(line),
+    "# stage 2: each needs its class's pre-training run from stage 1",
+    ...runs.filter((r) => r.needs.length > 0).map(line),
+    `# then: deno task reproduce --collect ${resolve(out)}`,
+  ];
+}
+
+async function collectResults(out: string): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  for await (const entry of Deno.readDir(join(out, "runs"))) {
+    if (!entry.isDirectory) continue;
+    const r = await readResult(out, entry.name);
+    if (r) results.push(r);
+  }
+  return results.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Writes the report of the finished runs in `out`; its wall time is the sum of the runs' own times. */
+async function report(out: string, summary: ProtocolSummary): Promise<void> {
+  const results = await collectResults(out);
+  const wallSeconds = results.reduce((s, r) => s + r.seconds, 0);
+  const files = await writeReport(out, { ...summary, wallSeconds }, results);
+  console.log(files.markdown);
+  console.log(`report: ${resolve(files.html)}`);
+}
+
+async function readSummary(out: string): Promise<ProtocolSummary | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(out, "protocol.json"))) as ProtocolSummary;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  const o = parseOptions(args);
+  if (!o) return console.log(HELP);
+  if (o.collect) {
+    const summary = await readSummary(o.collect);
+    if (!summary) throw new UsageError(`${o.collect} has no protocol.json: is it a reproduce output folder?`);
+    return report(o.collect, summary);
+  }
+  const preset = presetNamed(o.preset);
+  const seeds = o.seeds ?? preset.seeds;
+  const classes = await classSources(o, preset.synthetic);
+  const out = o.out ?? join("runs", new Date().toISOString().replace(/[:.]/g, "-"));
+  const runs = planRuns(classes.names, seeds);
+  if (o.plan) return console.log(planCommands(o, out, runs).join("\n"));
+
+  const device = await getDevice(o.device);
+  const summary: ProtocolSummary = {
+    preset: preset.name,
+    device: device.name,
+    classes: classes.names,
+    seeds,
+    startedAt: new Date().toISOString(),
+    wallSeconds: 0,
+    settings: { ...preset, data: o.data.map((d) => resolve(d)) },
+  };
+  const existing = await readSummary(out);
+  if (existing && !o.resume && !o.only) {
+    throw new UsageError(
+      `${out} already holds a reproduce run: pass --resume to continue it, or another --out`,
+    );
+  }
+  if (existing && JSON.stringify(existing.settings) !== JSON.stringify(summary.settings)) {
+    throw new UsageError(
+      `${out} was made with other settings (${join(out, "protocol.json")}); use another --out`,
+    );
+  }
+  await Deno.mkdir(out, { recursive: true });
+  if (!existing) await writeFileAtomic(join(out, "protocol.json"), JSON.stringify(summary, null, 1));
+  console.error(
+    `reproduce: preset ${preset.name} on ${device.name}, ${runs.length} runs, writing to ${resolve(out)}`,
+  );
+
+  const ctx: ProtocolContext = {
+    out,
+    preset,
+    device,
+    resume: o.resume || o.only !== null,
+    openClass: classes.open,
+  };
+  const data = newClassData(ctx);
+  const todo = o.only ? runs.filter((r) => r.id === o.only) : runs;
+  if (o.only && todo.length === 0) throw new UsageError(`--only ${o.only}: no such run; see --plan`);
+  const started = performance.now();
+  for (const [k, spec] of todo.entries()) {
+    const label = `[${k + 1}/${todo.length}] ${spec.id}`;
+    if (await readResult(out, spec.id)) {
+      console.error(`${label}: finished earlier, skipped`);
+      continue;
+    }
+    console.error(`${label} ...`);
+    const result = await executeRun(spec, ctx, data);
+    console.error(`${label}: done in ${formatDuration(result.seconds)}`);
+  }
+  if (o.only) return;
+  await report(out, existing ?? summary);
+  console.error(`reproduce: finished in ${formatDuration((performance.now() - started) / 1000)}`);
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    console.error(`reproduce: ${(e as Error).message}`);
+    if (!(e instanceof UsageError) && Deno.env.get("DEBUG")) console.error(e);
+    Deno.exit(e instanceof UsageError ? 2 : 1);
+  }
+}

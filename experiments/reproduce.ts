@@ -5,7 +5,7 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { DeviceName } from "../engine/backend.ts";
 import { getDevice } from "../engine/device.ts";
-import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
+import { SYNTHETIC_CLASSES, syntheticClass } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
 import type { ClassSet } from "../data/class_set.ts";
 import { writeReport } from "../report/html.ts";

@@ -34,10 +34,10 @@ import {
   gather4,
   type GemmOperands,
   gemmSource,
+  gemmTile,
   gemmWorkgroups,
   scatter4,
-  TILE_N,
-  tileRows,
+  type Tile,
   tilesDivide,
 } from "./matmul.ts";
 import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
@@ -89,7 +89,7 @@ const array = (vec: boolean) => (vec ? "array<vec4f>" : "array<f32>");
 /** What a conv shader depends on: its constants and its choice of checks and vec4 access. */
 interface Variant {
   consts: Record<string, number>;
-  rows: number;
+  tile: Tile;
   checked: boolean;
 }
 
@@ -103,9 +103,9 @@ function dispatchGemm(
 ) {
   runtimeOf(like).dispatch({
     key: `${name}/${JSON.stringify(v)}`,
-    source: () => gemmSource(`${constants(v.consts)}\n${operands()}`, v.rows),
+    source: () => gemmSource(`${constants(v.consts)}\n${operands()}`, v.tile),
     buffers: buffers.map(bufferOf),
-    workgroups: gemmWorkgroups(M, N, Z, v.rows),
+    workgroups: gemmWorkgroups(M, N, Z, v.tile),
   });
 }
 
@@ -158,15 +158,15 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, geo: Conv2dGeo
   const [Nb, Cin, H, W] = x.shape, [Cout, , kh, kw] = w.shape;
   const [OH, OW] = slidingOutputSize(H, W, kh, kw, geo);
   const y = gpuTensor(x, [Nb, Cout, OH, OW]);
-  const M = Cout, N = Nb * OH * OW, K = Cin * kh * kw, rows = tileRows(M);
+  const M = Cout, N = Nb * OH * OW, K = Cin * kh * kw, tile = gemmTile(M, N);
   if (coversInput(x.shape, kh, kw, geo)) {
     dispatchMatmul(x, { Z: 1, M: Nb, N: Cout, K, transA: false, transB: true }, x, w, y, bias);
     return y;
   }
   const v: ForwardVariant = {
     consts: { ...geometry(x.shape, y.shape, kh, kw, geo), N, K },
-    rows,
-    checked: !tilesDivide(M, N, K, rows),
+    tile,
+    checked: !tilesDivide(M, N, K, tile),
     bias: bias !== null,
     vecW: K % 4 === 0,
     vecY: (OH * OW) % 4 === 0,
@@ -258,18 +258,18 @@ function splitCount(Nb: number, tiles: number, pixelsPerImage: number): number {
 
 function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin] = x.shape, [, Cout, OH, OW] = gy.shape;
-  const M = Cout, N = Cin * kh * kw, rows = tileRows(M), rt = runtimeOf(x);
+  const M = Cout, N = Cin * kh * kw, tile = gemmTile(M, N), rt = runtimeOf(x);
   const dw = gpuTensor(x, [Cout, Cin, kh, kw]);
   if (coversInput(x.shape, kh, kw, geo)) {
     dispatchMatmul(x, { Z: 1, M, N, K: Nb, transA: true, transB: false }, gy, x, dw, null);
     return dw;
   }
-  const splits = splitCount(Nb, Math.ceil(M / rows) * Math.ceil(N / TILE_N), OH * OW);
+  const splits = splitCount(Nb, Math.ceil(M / tile.rows) * Math.ceil(N / tile.cols), OH * OW);
   const K = (Nb / splits) * OH * OW;
   const v: GradWeightVariant = {
     consts: { ...geometry(x.shape, gy.shape, kh, kw, geo), IMGS: Nb / splits, N, K },
-    rows,
-    checked: !tilesDivide(M, N, K, rows),
+    tile,
+    checked: !tilesDivide(M, N, K, tile),
     vecDy: (OH * OW) % 4 === 0,
     vecDw: N % 4 === 0,
   };
@@ -365,13 +365,13 @@ function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeome
     return dx;
   }
   const TY = Math.ceil(kh / s), TX = Math.ceil(kw / s), HP = Math.ceil(H / s), WP = Math.ceil(W / s);
-  const N = Nb * HP * WP, K = Cout * TY * TX, rows = tileRows(Cin);
+  const N = Nb * HP * WP, K = Cout * TY * TX, tile = gemmTile(Cin, N);
   // Every phase has all its taps and pixels (nothing masked) when s divides kh, kw, H and W.
   const equalPhases = [kh, kw, H, W].every((d) => d % s === 0);
   const v: GradInputVariant = {
     consts: { ...geometry(inShape, gy.shape, kh, kw, geo), TY, TX, HP, WP, N, K },
-    rows,
-    checked: !(equalPhases && tilesDivide(Cin, N, K, rows)),
+    tile,
+    checked: !(equalPhases && tilesDivide(Cin, N, K, tile)),
     sameRow: WP % 4 === 0,
     vecDx: s === 1 && (H * W) % 4 === 0,
   };

@@ -1,9 +1,9 @@
 /**
  * The WebGPU conv and matmul kernels against the CPU reference (float64, rounded once), kernel by
  * kernel: conv2d (with bias), conv2dGradInput (also convTranspose2d's forward, outputPadding
- * included) and conv2dGradWeight, on random shapes, sizes that do not divide the 64 x 64 x 16 tiles,
- * sizes that do (the variant without bounds checks), stride 2 and 3, padding, and every Table-1 layer
- * geometry with channels and sides scaled down.
+ * included) and conv2dGradWeight, on random shapes, sizes that do not divide the tiles (up to
+ * 64 x 128 x 16), sizes that do (the variant without bounds checks), stride 2 and 3, padding, and
+ * every Table-1 layer geometry with channels and sides scaled down.
  *
  * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
  * at most 2^-24 of the running sum, so the error stays below K·2^-24 of the peak, K being the longest
@@ -60,6 +60,7 @@ const CASES: ConvCase[] = [
   conv("1x1 kernel stride 2 (phases no tap reaches)", [3, 4, 6, 6], 5, 1, 2, 0),
   conv("tiles divide: 64 channels, 16x16, 4x4 s2 p1", [2, 64, 16, 16], 64, 4, 2, 1),
   conv("tiles divide: 3x3 s1 p1, 8x8 sides", [2, 32, 8, 8], 64, 3, 1, 1),
+  conv("tiles divide, 64 columns: 3x3 s1 p1, one 8x8 image", [1, 32, 8, 8], 64, 3, 1, 1),
   conv("more than one row tile: 80 channels out", [2, 6, 10, 10], 80, 3, 1, 1),
   { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },
   { ...conv("outputPadding 1 (transposed 4x4 s2 p1)", [2, 3, 9, 9], 4, 4, 2, 1), outputPadding: 1 },

@@ -55,7 +55,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let base = offset(job / p.chunks, ${nk}, p.keptShape, p.keptStride);
     let first = (job % p.chunks) * p.chunkLength;
     let end = min(first + p.chunkLength, p.count);
-    for (var r = first + t; r < end; r += ${segment}u) { s += xs[base + offset(r, ${nr}, p.redShape, p.redStride)]; }
+    // Rows of the innermost reduced dim: one index split per row, then a plain strided walk along it.
+    let inner = dim(p.redShape, ${nr - 1}u); let innerStride = dim(p.redStride, ${nr - 1}u);
+    for (var row = first / inner; row * inner < end; row++) {
+      let rowBase = base + offset(row, ${nr - 1}, p.redShape, p.redStride);
+      let j1 = min(end - row * inner, inner);
+      for (var j = max(first, row * inner) - row * inner + t; j < j1; j += ${segment}u) {
+        s += xs[rowBase + j * innerStride];
+      }
+    }
   }
   partial[lid.x] = s;
   for (var half = ${segment >> 1}u; half > 0u; half >>= 1u) {
@@ -90,6 +98,7 @@ function collapse(shape: Shape, dims: readonly number[]): Reduction {
     }
     previousReduced = reduced;
   });
+  if (out.redShape.length === 0) [out.redShape, out.redStride] = [[1], [0]]; // nothing summed: a copy
   return out;
 }
 
@@ -98,7 +107,8 @@ function reduceInto(rt: GpuRuntime, xs: GPUBuffer, ys: GPUBuffer, r: Reduction):
   const outputs = r.keptShape.reduce((a, b) => a * b, 1), count = r.redShape.reduce((a, b) => a * b, 1);
   const chunks = outputs < WG && count > 2 * CHUNK ? Math.ceil(count / CHUNK) : 1;
   const chunkLength = Math.ceil(count / chunks);
-  const segment = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(chunkLength, 1))));
+  const inner = r.redShape.at(-1) ?? 1;
+  const segment = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(Math.min(chunkLength, inner), 1))));
   const partials = chunks > 1 ? rt.acquire(outputs * chunks * 4) : ys;
   rt.dispatch({
     key: `sumDims/${segment}/${r.keptShape.length}/${r.redShape.length}`,

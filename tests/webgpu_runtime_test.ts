@@ -80,11 +80,11 @@ test("exclusive scan over three levels of blocks matches the host prefix sum", a
   assert.equal(mismatches, 0);
 });
 
-test("long reductions into few outputs are split into chunks and still match the CPU reference", async (gpu) => {
+test("reductions (long ones split into chunks, an empty one a copy) match the CPU reference", async (gpu) => {
   const values = uniform([2, 3, 67, 129], 0, 1, new Random(11), { device: cpu }).cpuData();
   const x = tensor(values, [2, 3, 67, 129], { device: gpu });
   const x64 = tensor(values, [2, 3, 67, 129], { device: cpu, dtype: "float64" });
-  for (const dims of [[0, 1, 2, 3], [0, 2, 3], [1, 3]]) {
+  for (const dims of [[0, 1, 2, 3], [0, 2, 3], [1, 3], [0], []]) {
     const got = await gpu.sumDims(x, dims).data(), want = cpu.sumDims(x64, dims).cpuData();
     // Sums of positive terms: each float32 addition adds at most 2^-24 relative, over log2(n) + 16 levels.
     assert.ok(maxRelativeToPeak(got, want) < 32 * 2 ** -24, `dims [${dims}]`);

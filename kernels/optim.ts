@@ -1,9 +1,10 @@
 /**
  * Adam as one fused kernel (torch.optim.Adam, the formula of engine/optim.ts):
  *   g ← g + wd·p;  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  p ← p − (lr / (1−β1^t)) m / (√v / √(1−β2^t) + ε)
- * One dispatch updates up to SLOTS parameters (4 buffers each, as many as the adapter binds): the
- * thread's flat index is located among the parameters' cumulative sizes, and each slot's branch
- * reads and writes its own buffers in place.
+ * One dispatch updates several parameters (4 buffers each, as many as the adapter binds, at most
+ * MAX_RANK): the thread's flat index is located among the parameters' cumulative sizes, and each
+ * slot's branch reads and writes its own buffers in place. Threads work on vec4s; pooled buffers are
+ * whole multiples of 16 bytes, so a parameter's last vec4 stays inside its own buffers.
  */
 import type { Kernels } from "../engine/backend.ts";
 import {
@@ -29,19 +30,19 @@ struct P {
 @group(0) @binding(0) var<uniform> p: P;
 ${
     range.map((s) => `
-@group(0) @binding(${4 * s + 1}) var<storage, read_write> param${s}: array<f32>;
-@group(0) @binding(${4 * s + 2}) var<storage, read> grad${s}: array<f32>;
-@group(0) @binding(${4 * s + 3}) var<storage, read_write> m${s}: array<f32>;
-@group(0) @binding(${4 * s + 4}) var<storage, read_write> v${s}: array<f32>;`).join("")
+@group(0) @binding(${4 * s + 1}) var<storage, read_write> param${s}: array<vec4f>;
+@group(0) @binding(${4 * s + 2}) var<storage, read> grad${s}: array<vec4f>;
+@group(0) @binding(${4 * s + 3}) var<storage, read_write> m${s}: array<vec4f>;
+@group(0) @binding(${4 * s + 4}) var<storage, read_write> v${s}: array<vec4f>;`).join("")
   }
 ${DIMS_WGSL}
 ${FLAT_INDEX_WGSL(WG)}
-/** The updated (param, m, v). */
-fn adam(param: f32, grad: f32, m: f32, v: f32) -> vec3f {
+struct Updated { param: vec4f, m: vec4f, v: vec4f }
+fn adam(param: vec4f, grad: vec4f, m: vec4f, v: vec4f) -> Updated {
   let g = grad + p.weightDecay * param;
   let m1 = p.beta1 * m + p.oneMinusBeta1 * g;
   let v1 = p.beta2 * v + p.oneMinusBeta2 * g * g;
-  return vec3f(param - p.stepSize * m1 / (sqrt(v1) / p.rootCorrection2 + p.eps), m1, v1);
+  return Updated(param - p.stepSize * m1 / (sqrt(v1) / p.rootCorrection2 + p.eps), m1, v1);
 }
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -51,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       `if (i < dim(p.ends, ${s}u)) {
     let j = i - ${s === 0 ? "0u" : `dim(p.ends, ${s - 1}u)`};
     let r = adam(param${s}[j], grad${s}[j], m${s}[j], v${s}[j]);
-    param${s}[j] = r.x; m${s}[j] = r.y; v${s}[j] = r.z;
+    param${s}[j] = r.param; m${s}[j] = r.m; v${s}[j] = r.v;
   }`
     ).join(" else ")
   }
@@ -66,7 +67,7 @@ export const adamGpu: Pick<Kernels, "adam"> = {
     for (let first = 0; first < params.length; first += perDispatch) {
       const group = params.slice(first, first + perDispatch).map((_, s) => first + s);
       const ends: number[] = [];
-      for (const k of group) ends.push((ends.at(-1) ?? 0) + params[k].size);
+      for (const k of group) ends.push((ends.at(-1) ?? 0) + Math.ceil(params[k].size / 4));
       rt.dispatch({
         key: `adam/${group.length}`,
         source: () => source(group.length),

@@ -158,7 +158,7 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, geo: Conv2dGeo
   const [Nb, Cin, H, W] = x.shape, [Cout, , kh, kw] = w.shape;
   const [OH, OW] = slidingOutputSize(H, W, kh, kw, geo);
   const y = gpuTensor(x, [Nb, Cout, OH, OW]);
-  const M = Cout, N = Nb * OH * OW, K = Cin * kh * kw, tile = gemmTile(M, N);
+  const M = Cout, N = Nb * OH * OW, K = Cin * kh * kw, tile = gemmTile(x, M, N);
   if (coversInput(x.shape, kh, kw, geo)) {
     dispatchMatmul(x, { Z: 1, M: Nb, N: Cout, K, transA: false, transB: true }, x, w, y, bias);
     return y;
@@ -258,7 +258,7 @@ function splitCount(Nb: number, tiles: number, pixelsPerImage: number): number {
 
 function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin] = x.shape, [, Cout, OH, OW] = gy.shape;
-  const M = Cout, N = Cin * kh * kw, tile = gemmTile(M, N), rt = runtimeOf(x);
+  const M = Cout, N = Cin * kh * kw, tile = gemmTile(x, M, N), rt = runtimeOf(x);
   const dw = gpuTensor(x, [Cout, Cin, kh, kw]);
   if (coversInput(x.shape, kh, kw, geo)) {
     dispatchMatmul(x, { Z: 1, M, N, K: Nb, transA: true, transB: false }, gy, x, dw, null);
@@ -365,7 +365,7 @@ function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeome
     return dx;
   }
   const TY = Math.ceil(kh / s), TX = Math.ceil(kw / s), HP = Math.ceil(H / s), WP = Math.ceil(W / s);
-  const N = Nb * HP * WP, K = Cout * TY * TX, tile = gemmTile(Cin, N);
+  const N = Nb * HP * WP, K = Cout * TY * TX, tile = gemmTile(gy, Cin, N);
   // Every phase has all its taps and pixels (nothing masked) when s divides kh, kw, H and W.
   const equalPhases = [kh, kw, H, W].every((d) => d % s === 0);
   const v: GradInputVariant = {

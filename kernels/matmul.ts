@@ -2,12 +2,12 @@
  * Batched matmul on WebGPU, and the tiled GEMM core it shares with conv2d's kernels (kernels/conv2d.ts).
  *
  * C[z] = A[z] B[z] with A [M, K], B [K, N], for z = 0..Z-1. A workgroup of 8 x WY threads computes a
- * rows x cols tile of C (rows = 8·WY, cols = 64 or 128); each thread owns an 8 x (cols/8) block of it
- * in vec4 accumulators (register tiling: 16 or 32 of them). Each K-step stages a rows x 16 slab of A
- * and a 16 x cols slab of B in workgroup memory as vec4s, so per 4 k the inner loop does 8 + cols/8
- * vec4 reads for 2·cols vec4 FMAs. The wider tile is used where N fills it: on lavapipe it ran about
- * 20% more GFLOP per CPU-second than 64 columns. No atomics: each output is one thread's sum in a fixed
- * order, so two runs give the same bits.
+ * rows x cols tile of C (rows = 8·WY, cols = 64, 128 or 256); each thread owns an 8 x (cols/8) block
+ * of it in vec4 accumulators (register tiling: 16 to 64 of them). Each K-step stages a rows x 16 slab
+ * of A and a 16 x cols slab of B in workgroup memory as vec4s, so per 4 k the inner loop does
+ * 8 + cols/8 vec4 reads for 2·cols vec4 FMAs. Wider tiles are used where N fills them: on lavapipe
+ * 128 columns ran about 20% more GFLOP per CPU-second than 64, and 256 another 10-30%. No atomics:
+ * each output is one thread's sum in a fixed order, so two runs give the same bits.
  *
  * The core never indexes A, B or C itself. The op supplies them as WGSL functions (`GemmOperands`):
  * that is where transposes, batch offsets and conv's implicit-GEMM (im2col) index arithmetic live,
@@ -38,11 +38,16 @@ export interface Tile {
 }
 
 /**
- * Rows: the smallest of 8, 16, 32, 64 that covers M, so thin products waste less. Columns: 128 where
- * N has that many, else 64.
+ * Rows: the smallest of 8, 16, 32, 64 that covers M, so thin products waste less. Columns: 256 where
+ * N is large or a multiple of it and the device's workgroup memory holds the slabs, else 128 where N
+ * has that many, else 64.
  */
-export function gemmTile(M: number, N: number): Tile {
-  return { rows: Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(M)))), cols: N >= 128 ? 128 : 64 };
+export function gemmTile(like: Tensor, M: number, N: number): Tile {
+  const rows = Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(M))));
+  const slabBytes = (cols: number) => (rows + cols) * TILE_K * 4;
+  const wide = (N >= 1024 || N % 256 === 0) &&
+    slabBytes(256) <= runtimeOf(like).limits.maxComputeWorkgroupStorageSize;
+  return { rows, cols: wide ? 256 : N >= 128 ? 128 : 64 };
 }
 
 export function gemmWorkgroups(M: number, N: number, Z: number, tile: Tile): [number, number, number] {
@@ -143,7 +148,7 @@ interface MatmulVariant {
  * An operand is read as vec4 where its rows run along the 4 consecutive elements a tile entry needs
  * and their length is a multiple of 4 (so the vec4s align).
  */
-function matmulVariant(dims: MatmulDims, bias: boolean): MatmulVariant {
+function matmulVariant(dims: MatmulDims, tile: Tile, bias: boolean): MatmulVariant {
   const { M, N, K, transA, transB } = dims;
   return {
     transA,
@@ -151,7 +156,7 @@ function matmulVariant(dims: MatmulDims, bias: boolean): MatmulVariant {
     vecA: !transA && K % 4 === 0,
     vecB: !transB && N % 4 === 0,
     vecC: N % 4 === 0,
-    checked: !tilesDivide(M, N, K, gemmTile(M, N)),
+    checked: !tilesDivide(M, N, K, tile),
     bias,
   };
 }
@@ -216,7 +221,9 @@ export function dispatchMatmul(
   c: Tensor,
   bias: Tensor | null,
 ) {
-  const { Z, M, N, K } = dims, tile = gemmTile(M, N), variant = matmulVariant(dims, bias !== null);
+  const { Z, M, N, K } = dims,
+    tile = gemmTile(like, M, N),
+    variant = matmulVariant(dims, tile, bias !== null);
   runtimeOf(like).dispatch({
     key: `matmul/${JSON.stringify(tile)}/${JSON.stringify(variant)}`,
     source: () => gemmSource(matmulOperands(variant), tile),

@@ -2,7 +2,7 @@
  * The WebGPU conv and matmul kernels against the CPU reference (float64, rounded once), kernel by
  * kernel: conv2d (with bias), conv2dGradInput (also convTranspose2d's forward, outputPadding
  * included) and conv2dGradWeight, on random shapes, sizes that do not divide the tiles (up to
- * 64 x 128 x 16), sizes that do (the variant without bounds checks), stride 2 and 3, padding, and
+ * 64 x 256 x 16), sizes that do (the variant without bounds checks), stride 2 and 3, padding, and
  * every Table-1 layer geometry with channels and sides scaled down.
  *
  * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
@@ -62,6 +62,7 @@ const CASES: ConvCase[] = [
   conv("tiles divide: 3x3 s1 p1, 8x8 sides", [2, 32, 8, 8], 64, 3, 1, 1),
   conv("tiles divide, 64 columns: 3x3 s1 p1, one 8x8 image", [1, 32, 8, 8], 64, 3, 1, 1),
   conv("more than one row tile: 80 channels out", [2, 6, 10, 10], 80, 3, 1, 1),
+  conv("256-column tiles, not dividing: 33x33 sides", [1, 5, 33, 33], 6, 3, 1, 1),
   { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },
   { ...conv("outputPadding 1 (transposed 4x4 s2 p1)", [2, 3, 9, 9], 4, 4, 2, 1), outputPadding: 1 },
   { ...conv("outputPadding 2 (transposed 3x3 s3)", [1, 2, 8, 8], 3, 3, 3, 0), outputPadding: 2 },
@@ -138,6 +139,7 @@ if (webgpu) {
     [2, 64, 64, 32],
     [3, 33, 70, 19],
     [1, 128, 128, 64],
+    [1, 64, 256, 32],
     [2, 5, 12, 8],
   ];
   for (const [Z, M, N, K] of MATMULS) {

@@ -4,9 +4,9 @@
  * parameters. Binary ops broadcast as NumPy: each output index is unravelled over the output shape
  * and re-ravelled with each input's strides (0 along broadcast dimensions).
  */
-import type { BinaryOp, Kernels, UnaryOp, UnaryParams } from "../engine/backend.ts";
+import type { BinaryOp, Kernels, Shape, UnaryOp, UnaryParams } from "../engine/backend.ts";
 import { broadcastShape, broadcastStrides } from "../engine/ops/elementwise.ts";
-import { shapeEquals } from "../engine/tensor.ts";
+import { shapeEquals, type Tensor } from "../engine/tensor.ts";
 import {
   bufferOf,
   DIMS_WGSL,
@@ -99,33 +99,96 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   ys[i] = ${BINARY_WGSL[op]};
 }`;
 
+/** How a strided kernel reads one input: four consecutive elements, one element splat to four, or one. */
+type Read = "vec4" | "splat" | "scalar";
+
 /**
- * Broadcasting: unravel the output index over the output shape, re-ravel with each input's strides.
- * The rank is a compile-time constant, so the loop unrolls and the dims are indexed statically.
+ * A strided gather of one or two inputs (u, v) combined by `expr`: the output index is unravelled
+ * over the output shape and re-ravelled with each input's strides (0 along broadcast dims). The rank
+ * is a compile-time constant, so the loop unrolls and the dims are indexed statically. When the
+ * innermost dim is a multiple of 4 and each input walks it with stride 1 or 0, a thread makes four
+ * outputs from one index computation.
  */
-const broadcastSource = (op: BinaryOp, rank: number) => /* wgsl */ `
-struct P { n: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+const stridedSource = (rank: number, reads: Read[], expr: string) => {
+  const lanes = reads.includes("scalar") ? 1 : 4;
+  const type = (r: Read) => (r === "vec4" ? "vec4f" : "f32");
+  const load = (
+    r: Read,
+    k: number,
+  ) => (r === "vec4" ? `in${k}[i${k} >> 2u]` : r === "splat" ? `vec4f(in${k}[i${k}])` : `in${k}[i${k}]`);
+  const names = ["u", "v"];
+  return /* wgsl */ `
+struct P { n: u32, shape: array<vec4u, 2>, ${reads.map((_, k) => `s${k}: array<vec4u, 2>`).join(", ")} }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> av: array<f32>;
-@group(0) @binding(2) var<storage, read> bv: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ys: array<f32>;
+${
+    reads.map((r, k) => `@group(0) @binding(${k + 1}) var<storage, read> in${k}: array<${type(r)}>;`).join(
+      "\n",
+    )
+  }
+@group(0) @binding(${reads.length + 1}) var<storage, read_write> ys: array<${lanes === 4 ? "vec4f" : "f32"}>;
 ${DIMS_WGSL}
 ${FLAT_INDEX_WGSL(WG)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= p.n) { return; }
-  var ia = 0u; var ib = 0u; var r = i;
+  var r = i * ${lanes}u;
+  ${reads.map((_, k) => `var i${k} = 0u;`).join(" ")}
   for (var d = ${rank - 1}; d >= 0; d--) {
     let size = dim(p.shape, u32(d));
     let k = r % size;
     r = r / size;
-    ia += k * dim(p.sa, u32(d));
-    ib += k * dim(p.sb, u32(d));
+    ${reads.map((_, k) => `i${k} += k * dim(p.s${k}, u32(d));`).join(" ")}
   }
-  let u = av[ia]; let v = bv[ib];
-  ys[i] = ${BINARY_WGSL[op]};
+  ${reads.map((r, k) => `let ${names[k]} = ${load(r, k)};`).join(" ")}
+  ys[i] = ${expr};
 }`;
+};
+
+/**
+ * Merge adjacent dims that every input walks contiguously (outer stride = size × inner stride; a
+ * broadcast pair 0, 0 merges too), after dropping dims of size 1: fewer index steps per element.
+ */
+function mergeDims(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
+  const keep = shape.map((_, d) => d).filter((d) => shape[d] !== 1);
+  const out = { shape: [] as number[], strides: strides.map(() => [] as number[]) };
+  for (const d of keep) {
+    const last = out.shape.length - 1;
+    if (last >= 0 && strides.every((s, k) => out.strides[k][last] === s[d] * shape[d])) {
+      out.shape[last] *= shape[d];
+      strides.forEach((s, k) => (out.strides[k][last] = s[d]));
+    } else {
+      out.shape.push(shape[d]);
+      strides.forEach((s, k) => out.strides[k].push(s[d]));
+    }
+  }
+  if (out.shape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return out;
+}
+
+/** Record y = expr(u, v) over `shape`, each input read through its (broadcast) strides. */
+export function recordStrided(
+  y: Tensor,
+  inputs: { x: Tensor; strides: number[] }[],
+  name: string,
+  expr: string,
+): void {
+  const rt = runtimeOf(y);
+  const merged = mergeDims(y.shape, inputs.map((i) => i.strides));
+  const inner = merged.shape.at(-1)!;
+  const vector = inner % 4 === 0 && merged.strides.every((s) => s.at(-1)! <= 1);
+  const reads: Read[] = merged.strides.map((s) => (!vector ? "scalar" : s.at(-1) === 1 ? "vec4" : "splat"));
+  const threads = vector ? y.size / 4 : y.size;
+  const params = new Params().u32(threads).dims(merged.shape);
+  merged.strides.forEach((s) => params.dims(s));
+  rt.dispatch({
+    key: `${name}/${merged.shape.length}/${reads}`,
+    source: () => stridedSource(merged.shape.length, reads, expr),
+    params,
+    buffers: [...inputs.map((i) => bufferOf(i.x)), bufferOf(y)],
+    workgroups: linearWorkgroups(rt, threads, WG),
+  });
+}
 
 export const elementwiseGpu: Pick<Kernels, "unary" | "unaryGrad" | "binary"> = {
   unary(op, x, params) {
@@ -165,14 +228,13 @@ export const elementwiseGpu: Pick<Kernels, "unary" | "unaryGrad" | "binary"> = {
       });
       return y;
     }
-    rt.dispatch({
-      key: `binary/${op}/${shape.length}`,
-      source: () => broadcastSource(op, shape.length),
-      params: new Params().u32(y.size).dims(shape)
-        .dims(broadcastStrides(a.shape, shape.length)).dims(broadcastStrides(b.shape, shape.length)),
-      buffers,
-      workgroups: linearWorkgroups(rt, y.size, WG),
-    });
+    const strides = (t: Tensor) => broadcastStrides(t.shape, shape.length);
+    recordStrided(
+      y,
+      [{ x: a, strides: strides(a) }, { x: b, strides: strides(b) }],
+      `binary/${op}`,
+      BINARY_WGSL[op],
+    );
     return y;
   },
 };

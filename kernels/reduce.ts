@@ -1,5 +1,5 @@
 /**
- * sumDims and expand. sumDims is a tree reduction: each (output, chunk) pair is owned by a segment of
+ * sumDims and expand (a strided gather, see recordStrided). sumDims is a tree reduction: each (output, chunk) pair is owned by a segment of
  * T threads (T = the power of two ≥ the chunk's length and the innermost reduced size, whichever is
  * smaller, at most 256; 256 / T segments per workgroup). The segment walks the chunk row by row of the
  * innermost reduced dimension, each thread adding a strided share of a row, then halves its partial
@@ -13,13 +13,13 @@ import { stridesOf } from "../engine/host.ts";
 import {
   bufferOf,
   DIMS_WGSL,
-  FLAT_INDEX_WGSL,
   type GpuRuntime,
   gpuTensor,
   linearWorkgroups,
   Params,
   runtimeOf,
 } from "./runtime.ts";
+import { recordStrided } from "./elementwise.ts";
 
 const WG = 256;
 /** Elements per chunk when a reduction is split over workgroups. */
@@ -129,26 +129,6 @@ function reduceInto(rt: GpuRuntime, xs: GPUBuffer, ys: GPUBuffer, r: Reduction):
   rt.release(partials);
 }
 
-const expandSource = (rank: number) => /* wgsl */ `
-struct P { n: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2> }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-${DIMS_WGSL}
-${FLAT_INDEX_WGSL(WG)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  var r = i; var src = 0u;
-  for (var d = ${rank - 1}; d >= 0; d--) {
-    let size = dim(p.shape, u32(d));
-    src += (r % size) * dim(p.stride, u32(d));
-    r = r / size;
-  }
-  ys[i] = xs[src];
-}`;
-
 export const reduceGpu: Pick<Kernels, "sumDims" | "expand"> = {
   sumDims(x, dims) {
     const y = gpuTensor(x, x.shape.map((d, i) => (dims.includes(i) ? 1 : d)));
@@ -156,15 +136,13 @@ export const reduceGpu: Pick<Kernels, "sumDims" | "expand"> = {
     return y;
   },
   expand(x, shape) {
-    const rt = runtimeOf(x), y = gpuTensor(x, shape);
-    const strides = stridesOf(x.shape).map((s, d) => (x.shape[d] === 1 ? 0 : s));
-    rt.dispatch({
-      key: `expand/${shape.length}`,
-      source: () => expandSource(shape.length),
-      params: new Params().u32(y.size).dims(shape).dims(strides),
-      buffers: [bufferOf(x), bufferOf(y)],
-      workgroups: linearWorkgroups(rt, y.size, WG),
-    });
+    const y = gpuTensor(x, shape);
+    recordStrided(
+      y,
+      [{ x, strides: stridesOf(x.shape).map((s, d) => (x.shape[d] === 1 ? 0 : s)) }],
+      "expand",
+      "u",
+    );
     return y;
   },
 };

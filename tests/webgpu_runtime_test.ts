@@ -91,6 +91,24 @@ test("reductions (long ones split into chunks, an empty one a copy) match the CP
   }
 });
 
+test("broadcasting ops that run four outputs per thread give the CPU's float32 results exactly", async (gpu) => {
+  const rng = new Random(12);
+  const pair = (shape: number[]) => {
+    const values = uniform(shape, -1, 1, rng, { device: cpu });
+    return [values, tensor(values.cpuData(), shape, { device: gpu })];
+  };
+  const [x, gx] = pair([2, 3, 4, 8]), [bias, gBias] = pair([1, 3, 1, 1]), [row, gRow] = pair([4, 8]);
+  const [thin, gThin] = pair([1, 3, 1, 8]);
+  // One correctly rounded float32 operation per element on both devices: equal to the bit.
+  const cases: [string, Tensor, Tensor][] = [
+    ["x + bias (splat)", gpu.binary("add", gx, gBias), cpu.binary("add", x, bias)],
+    ["x * row (vec4 both)", gpu.binary("mul", gx, gRow), cpu.binary("mul", x, row)],
+    ["bias - x (splat first)", gpu.binary("sub", gBias, gx), cpu.binary("sub", bias, x)],
+    ["expand thin", gpu.expand(gThin, [2, 3, 4, 8]), cpu.expand(thin, [2, 3, 4, 8])],
+  ];
+  for (const [name, got, want] of cases) assert.deepEqual([...await got.data()], [...want.cpuData()], name);
+});
+
 /** A rotation by 0.3 rad with a 2.5x zoom-in: several grid points per input cell, some outside. */
 function zoomedRotation(device: WebGPUBackend | typeof cpu, dtype: "float32" | "float64") {
   const [c, s] = [Math.cos(0.3) / 2.5, Math.sin(0.3) / 2.5];

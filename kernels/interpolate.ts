@@ -4,9 +4,12 @@
  * src = o·scale (alignCorners) or max(0, (o + ½)·scale − ½). The gradient to input row h sums over the
  * output rows whose taps include h; src is monotone in o, so they lie in [src⁻¹(h − 1), src⁻¹(h + 1)],
  * widened by one row each side against rounding, and each candidate's weight is recomputed exactly as
- * in the forward (0 when it does not tap h). No two threads write one element: deterministic.
+ * in the forward (0 when it does not tap h). The resize is separable, so the gradient runs as two
+ * 1-D gathers, columns then rows: dL/dx = A_hᵀ (dL/dy A_w). No two threads write one element:
+ * deterministic.
  */
 import type { Kernels } from "../engine/backend.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
 
 const WG = 256;
@@ -54,25 +57,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     + r.lambda * ((1.0 - c.lambda) * xs[base + r.hi * p.W + c.lo] + c.lambda * xs[base + r.hi * p.W + c.hi]);
 }`;
 
-/** Here xs is dL/dy [N, C, Ho, Wo] and ys is dL/dx [N, C, H, W]. */
-const GRADIENT = /* wgsl */ `${HEADER}
+/**
+ * One axis of the gradient: xs has O entries along the axis (then `inner` contiguous elements), ys has
+ * S; ys[.., s, ..] = Σ_o weight(tap(o), s) · xs[.., o, ..]. Here p.H is S, p.Ho is O and p.W is inner.
+ */
+const GRADIENT_PASS = /* wgsl */ `${HEADER}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flatIndex(wid, nwg, lid);
   if (i >= p.n) { return; }
-  let w = i % p.W; let h = (i / p.W) % p.H; let plane = i / (p.W * p.H);
-  let rows = sources(h, p.Ho, p.scaleH); let cols = sources(w, p.Wo, p.scaleW);
-  var s = 0.0;
-  for (var oh = rows.x; oh < rows.y; oh++) {
-    let a = weight(tap(oh, p.H, p.scaleH), h);
-    if (a == 0.0) { continue; }
-    var row = 0.0;
-    for (var ow = cols.x; ow < cols.y; ow++) {
-      row += weight(tap(ow, p.W, p.scaleW), w) * xs[(plane * p.Ho + oh) * p.Wo + ow];
-    }
-    s += a * row;
+  let j = i % p.W; let s = (i / p.W) % p.H; let outer = i / (p.W * p.H);
+  let range = sources(s, p.Ho, p.scaleH);
+  var sum = 0.0;
+  for (var o = range.x; o < range.y; o++) {
+    sum += weight(tap(o, p.H, p.scaleH), s) * xs[(outer * p.Ho + o) * p.W + j];
   }
-  ys[i] = s;
+  ys[i] = sum;
 }`;
 
 function scale(inSize: number, outSize: number, alignCorners: boolean): number {
@@ -83,6 +83,25 @@ function scale(inSize: number, outSize: number, alignCorners: boolean): number {
 function params(n: number, H: number, W: number, Ho: number, Wo: number, alignCorners: boolean): Params {
   return new Params().u32(n, H, W, Ho, Wo, alignCorners ? 1 : 0)
     .f32(scale(H, Ho, alignCorners), scale(W, Wo, alignCorners));
+}
+
+/** Record one axis of the gradient (GRADIENT_PASS) into a new tensor of `shape`. */
+function gradientPass(
+  g: Tensor,
+  shape: number[],
+  axis: { S: number; O: number; inner: number },
+  alignCorners: boolean,
+): Tensor {
+  const rt = runtimeOf(g), out = gpuTensor(g, shape);
+  rt.dispatch({
+    key: "interpolateGrad",
+    source: () => GRADIENT_PASS,
+    params: new Params().u32(out.size, axis.S, axis.inner, axis.O, 0, alignCorners ? 1 : 0)
+      .f32(scale(axis.S, axis.O, alignCorners), 0),
+    buffers: [bufferOf(g), bufferOf(out)],
+    workgroups: linearWorkgroups(rt, out.size, WG),
+  });
+  return out;
 }
 
 export const interpolateGpu: Pick<Kernels, "interpolate" | "interpolateGrad"> = {
@@ -99,15 +118,10 @@ export const interpolateGpu: Pick<Kernels, "interpolate" | "interpolateGrad"> = 
     return y;
   },
   interpolateGrad(gy, inShape, alignCorners) {
-    const [, , H, W] = inShape, [, , Ho, Wo] = gy.shape;
-    const rt = runtimeOf(gy), gx = gpuTensor(gy, inShape);
-    rt.dispatch({
-      key: "interpolateGrad",
-      source: () => GRADIENT,
-      params: params(gx.size, H, W, Ho, Wo, alignCorners),
-      buffers: [bufferOf(gy), bufferOf(gx)],
-      workgroups: linearWorkgroups(rt, gx.size, WG),
-    });
+    const [N, C, H, W] = inShape, [, , Ho, Wo] = gy.shape;
+    const columns = gradientPass(gy, [N, C, Ho, W], { S: W, O: Wo, inner: 1 }, alignCorners);
+    const gx = gradientPass(columns, [N, C, H, W], { S: H, O: Ho, inner: W }, alignCorners);
+    columns.dispose();
     return gx;
   },
 };

@@ -5,9 +5,10 @@
  * rows x cols tile of C (rows = 8·WY, cols = 64, 128 or 256); each thread owns an 8 x (cols/8) block
  * of it in vec4 accumulators (register tiling: 16 to 64 of them). Each K-step stages a rows x 16 slab
  * of A and a 16 x cols slab of B in workgroup memory as vec4s, so per 4 k the inner loop does
- * 8 + cols/8 vec4 reads for 2·cols vec4 FMAs. Wider tiles are used where N fills them: on lavapipe
- * 128 columns ran about 20% more GFLOP per CPU-second than 64, and 256 another 10-30%. No atomics:
- * each output is one thread's sum in a fixed order, so two runs give the same bits.
+ * 8 + cols/8 vec4 reads for 2·cols vec4 FMAs. On software adapters wider tiles are used where N fills
+ * them: on lavapipe 128 columns ran about 20% more GFLOP per CPU-second than 64, and 256 another
+ * 10-30% (see gemmTile). No atomics: each output is one thread's sum in a fixed order, so two runs
+ * give the same bits.
  *
  * The core never indexes A, B or C itself. The op supplies them as WGSL functions (`GemmOperands`):
  * that is where transposes, batch offsets and conv's implicit-GEMM (im2col) index arithmetic live,
@@ -38,15 +39,23 @@ export interface Tile {
 }
 
 /**
- * Rows: the smallest of 8, 16, 32, 64 that covers M, so thin products waste less. Columns: 256 where
- * N is large or a multiple of it and the device's workgroup memory holds the slabs, else 128 where N
- * has that many, else 64.
+ * Software adapters (the GPU is the CPU): there 8 x 16 and 8 x 32 blocks per thread measured faster
+ * than 8 x 8. On a real GPU 16 vec4 accumulators per thread already use 64 registers; wider blocks
+ * would spill, so they keep 8 x 8 until measured there.
+ */
+const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|basic render/i;
+
+/**
+ * Rows: the smallest of 8, 16, 32, 64 that covers M, so thin products waste less. Columns (software
+ * adapters only, else 64): 256 where N is large or a multiple of it and workgroup memory holds the
+ * slabs, else 128 where N has that many, else 64.
  */
 export function gemmTile(like: Tensor, M: number, N: number): Tile {
   const rows = Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(M))));
-  const slabBytes = (cols: number) => (rows + cols) * TILE_K * 4;
-  const wide = (N >= 1024 || N % 256 === 0) &&
-    slabBytes(256) <= runtimeOf(like).limits.maxComputeWorkgroupStorageSize;
+  const rt = runtimeOf(like);
+  if (!CPU_ADAPTER.test(rt.adapterName)) return { rows, cols: 64 };
+  const slabBytes = (rows + 256) * TILE_K * 4;
+  const wide = (N >= 1024 || N % 256 === 0) && slabBytes <= rt.limits.maxComputeWorkgroupStorageSize;
   return { rows, cols: wide ? 256 : N >= 128 ? 128 : 64 };
 }
 

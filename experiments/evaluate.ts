@@ -46,7 +46,7 @@ export async function reconstructionQuality(
   device: Backend,
 ): Promise<{ mse255: number; ssim: number }> {
   return {
-    mse255: reconstructionMse(r.input, r.output, r.shape, r.content, 255),
+    mse255: reconstructionMse(r.input, r.output, r.shape, r.content),
     ssim: meanSsim(await validSsimMap(r, device), r.shape, r.content),
   };
 }

@@ -8,7 +8,7 @@ import type {
   Fig4Result,
   PretrainResult,
 } from "../experiments/results.ts";
-import { summarise } from "./tables.ts";
+import { spreadText, summarise } from "./tables.ts";
 
 export interface Claim {
   section: string;
@@ -73,13 +73,15 @@ export function checkClaims(
   for (const c of classes) {
     const rs = pretrain.filter((p) => p.className === c);
     if (rs.length) {
-      const before = summarise(rs.map((r) => r.before.circularStdDegrees)).mean!,
-        after = summarise(rs.map((r) => r.after.circularStdDegrees)).mean!;
+      const before = summarise(rs.map((r) => r.before.meanResultantLength)).mean!;
+      const after = summarise(rs.map((r) => r.after.meanResultantLength)).mean!;
       claims.push({
         section: "Section 6",
-        claim: `pre-training normalises the orientation of ${c} (the spread shrinks)`,
-        held: after < before,
-        evidence: `circular std ${before.toFixed(1)}° before, ${after.toFixed(1)}° after`,
+        claim: `pre-training normalises the orientation of ${c} (the orientations concentrate)`,
+        held: after > before,
+        evidence: `resultant length ${before.toFixed(2)} before, ${after.toFixed(2)} after (circular std ${
+          rs.map((r) => `${spreadText(r.before)} → ${spreadText(r.after)}`).join(", ")
+        }°)`,
       });
     }
   }

@@ -13,6 +13,7 @@ import {
   type Fig4Result,
   type PretrainResult,
 } from "../experiments/results.ts";
+import type { OrientationSpread } from "../train/orientation.ts";
 
 export interface Cell {
   text: string;
@@ -157,12 +158,18 @@ export function rankingTable(classes: string[], results: ConfigurationResult[]):
   };
 }
 
+/** Circular std in degrees, or "uniform" where the orientations have no mean direction (R ≈ 0). */
+export function spreadText(s: OrientationSpread): string {
+  return s.meanResultantLength < 1e-3 ? "uniform" : s.circularStdDegrees.toFixed(1);
+}
+
 export function pretrainTable(results: PretrainResult[]): Table {
   const classes = [...new Set(results.map((r) => r.className))];
   return {
     title: "STN orientation pre-training (Section 6): spread of the normalised orientation",
     head: [
       "class",
+      "seed",
       "lr",
       "steps",
       "circular std before (°)",
@@ -170,19 +177,23 @@ export function pretrainTable(results: PretrainResult[]): Table {
       "resultant length before",
       "after",
     ],
-    rows: classes.map((c) => {
-      const rs = results.filter((r) => r.className === c);
-      return [
+    rows: classes.flatMap((c) =>
+      results.filter((r) => r.className === c).map((r) => [
         { text: c },
-        { text: String(rs[0].lr) },
-        { text: String(rs[0].steps) },
-        { text: summarise(rs.map((r) => r.before.circularStdDegrees), 1).text },
-        { text: summarise(rs.map((r) => r.after.circularStdDegrees), 1).text, best: true },
-        { text: summarise(rs.map((r) => r.before.meanResultantLength), 3).text },
-        { text: summarise(rs.map((r) => r.after.meanResultantLength), 3).text, best: true },
-      ];
-    }),
-    note: "Rotated copies of held-out patches; orientation = input angle + predicted angle, mod 180°.",
+        { text: String(r.seed) },
+        { text: String(r.lr) },
+        { text: String(r.steps) },
+        { text: spreadText(r.before) },
+        { text: spreadText(r.after) },
+        { text: r.before.meanResultantLength.toFixed(3) },
+        {
+          text: r.after.meanResultantLength.toFixed(3),
+          best: r.after.meanResultantLength > r.before.meanResultantLength,
+        },
+      ])
+    ),
+    note:
+      "Rotated copies of a held-out patch; orientation = input angle + predicted angle, mod 180°. Resultant length: 0 for uniform orientations, 1 for identical ones.",
   };
 }
 

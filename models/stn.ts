@@ -62,10 +62,10 @@ export class RotationStn extends Module {
       new MaxPool2d(2),
     ]);
     const units = [convChannels[3] * pooled * pooled, ...hiddenUnits];
-    const hidden = hiddenUnits.flatMap((
-      out,
-      i,
-    ): Layer[] => [new Linear(units[i], out, { rng, device }), new ReLU()]);
+    const hidden = hiddenUnits.flatMap((out, i): Layer[] => [
+      new Linear(units[i], out, { rng, device }),
+      new ReLU(),
+    ]);
     const regression = new Linear(hiddenUnits[1], 1, { rng, device });
     for (const p of regression.parameters()) {
       const zero = p.device.full(p.shape, 0, p.dtype);

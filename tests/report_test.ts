@@ -116,7 +116,7 @@ Deno.test("writeReport writes a self-contained page, tables, metrics and every c
   };
   const files = await writeReport(out, summary, [...rs, ...pretrain]);
   const html = await Deno.readTextFile(files.html);
-  assert.ok(!/NaN|undefined/.test(html));
+  assert.ok(!/NaN|undefined/.test(html.replace(/base64,[A-Za-z0-9+/=]+/g, "")));
   assert.ok(!/(src|href)="https?:/.test(html), "the page loads nothing from the network");
   assert.equal((html.match(/<svg/g) ?? []).length >= 2, true);
   assert.match(html, /data:image\/png;base64,/);

@@ -47,7 +47,8 @@ Deno.test({
       assert.ok(tables.includes(title), title);
     }
     const html = await Deno.readTextFile(join(out, "report.html"));
-    assert.ok(!/NaN|undefined|Infinity/.test(html + tables));
+    const text = html.replace(/base64,[A-Za-z0-9+/=]+/g, ""); // inline images may spell anything
+    assert.ok(!/NaN|undefined|Infinity/.test(text + tables));
     const charts = [...Deno.readDirSync(join(out, "charts"))].map((e) => e.name).sort();
     for (
       const name of [

@@ -2,7 +2,7 @@
  * The rotation-only spatial transformer (Sections 4-6) and the STN+AE of Fig. 2.
  *
  * Localisation network (Table 2 gives only the layer types; the sizes are ours, kept small because it runs
- * on every training step): the input is first resized to 64x64 (bilinear), then
+ * on every training step): the input is first resized to 64x64 (bilinear) and standardised per image, then
  *   4 x [conv 3x3 p1 -> ReLU -> maxpool 2]  with 8, 16, 32, 32 channels   (64 -> 32 -> 16 -> 8 -> 4)
  *   flatten (32 x 4 x 4 = 512) -> fc 64 -> ReLU -> fc 32 -> ReLU -> fc 1 = alpha (radians).
  * The last fc starts at zero (weights and bias), so alpha = 0 and the STN starts as the identity.
@@ -14,7 +14,20 @@
  */
 import type { Backend, Sampler } from "../engine/backend.ts";
 import { Conv2d, Flatten, type Layer, Linear, MaxPool2d, Module, ReLU, Sequential } from "../engine/nn.ts";
-import { affineGrid, gridSample, interpolate, neg, reshape, rotationTheta } from "../engine/ops/index.ts";
+import {
+  add,
+  affineGrid,
+  div,
+  gridSample,
+  interpolate,
+  mean,
+  neg,
+  reshape,
+  rotationTheta,
+  sqrt,
+  square,
+  sub,
+} from "../engine/ops/index.ts";
 import type { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { Autoencoder, type AutoencoderOptions } from "./autoencoder.ts";
@@ -31,6 +44,9 @@ export interface StnOptions {
   rng: Random;
   device?: Backend;
 }
+
+/** Keeps a constant image (rms 0) finite when standardised. */
+const STANDARDISE_EPS = 1e-5;
 
 export class RotationStn extends Module {
   localisation: Sequential;
@@ -77,12 +93,19 @@ export class RotationStn extends Module {
     this.sampler = sampler;
   }
 
-  /** The rotation alpha [N] (radians) that normalises each image of x [N, C, H, W]. */
+  /**
+   * The rotation alpha [N] (radians) that normalises each image of x [N, C, H, W]. The network sees each
+   * image resized and standardised, z = (x - mean) / rms: without that, brightness is most of what its
+   * randomly initialised features see, alpha moves the same way for every image, and (in our runs on the
+   * brushed texture) pre-training never left alpha = constant.
+   */
   angle(x: Tensor): Tensor {
     const small = x.shape[2] === this.inputSize && x.shape[3] === this.inputSize
       ? x
       : interpolate(x, { size: [this.inputSize, this.inputSize] });
-    return reshape(this.localisation.forward(small), [x.shape[0]]);
+    const centred = sub(small, mean(small, [1, 2, 3], true));
+    const standardised = div(centred, add(sqrt(mean(square(centred), [1, 2, 3], true)), STANDARDISE_EPS));
+    return reshape(this.localisation.forward(standardised), [x.shape[0]]);
   }
 
   /** out(p) = x(R(alpha) p), per image. */

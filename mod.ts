@@ -11,6 +11,6 @@ export * from "./engine/nn.ts";
 export * from "./engine/safetensors.ts";
 export * from "./models/autoencoder.ts";
 export * from "./models/stn.ts";
-export { CONFIGURATIONS, configurationNamed, configureModel } from "./train/configurations.ts";
+export { configurationNamed, CONFIGURATIONS, configureModel } from "./train/configurations.ts";
 export { lossVersusAngle, orientationLoss, orientationSpread } from "./train/orientation.ts";
 export { train } from "./train/trainer.ts";

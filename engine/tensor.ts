@@ -123,7 +123,9 @@ export class Tensor {
   /** Take `src`'s data as this tensor's own (same shape and device); for in-place parameter updates. */
   assign(src: Tensor): void {
     if (!shapeEquals(src.shape, this.shape) || src.device !== this.device || src.dtype !== this.dtype) {
-      throw new Error(`assign: [${src.shape}] ${src.dtype} on ${src.device.name} into [${this.shape}] ${this.dtype}`);
+      throw new Error(
+        `assign: [${src.shape}] ${src.dtype} on ${src.device.name} into [${this.shape}] ${this.dtype}`,
+      );
     }
     src.storage.refs++;
     this.#storage?.unref();

@@ -44,8 +44,15 @@ function compare(
 ): Claim {
   const va = meanOf(results, className, a, pick), vb = meanOf(results, className, b, pick);
   if (va === null || vb === null) return { section, claim, held: null, evidence: "not measured in this run" };
-  const wins = better === "lower" ? va < vb : va > vb;
-  return { section, claim, held: wins === expectWin, evidence: `${fmt(va)} vs ${fmt(vb)}` };
+  // Differences below 1e-4 of the values are ties: no configuration beats another by rounding noise.
+  const tie = Math.abs(va - vb) <= 1e-4 * Math.max(Math.abs(va), Math.abs(vb));
+  const wins = !tie && (better === "lower" ? va < vb : va > vb);
+  return {
+    section,
+    claim,
+    held: wins === expectWin,
+    evidence: `${fmt(va)} vs ${fmt(vb)}${tie ? " (a tie)" : ""}`,
+  };
 }
 
 export function checkClaims(

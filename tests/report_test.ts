@@ -97,6 +97,12 @@ Deno.test("claims are judged from the figures", () => {
   assert.equal(spread.held, true);
   const random = claims.find((c) => c.claim.startsWith("a randomly initialised STN"))!;
   assert.equal(random.held, false); // here the random STN does improve the MSE
+  const tied = results().map((r) => ({ ...r, mse255: 70 }));
+  const tie = checkClaims(["screw"], tied, [], null).find((c) =>
+    c.claim.startsWith("pre-trained frozen STN has lower")
+  )!;
+  assert.equal(tie.held, false);
+  assert.equal(tie.evidence, "70.0 vs 70.0 (a tie)");
 });
 
 Deno.test("writeReport writes a self-contained page, tables, metrics and every chart", async () => {

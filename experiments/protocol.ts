@@ -103,7 +103,7 @@ interface ClassData {
 }
 
 /** The prepared data of one class, kept for the runs of that class (the disk cache makes reopening cheap). */
-class DataOfClass {
+export class DataOfClass {
   #current: { name: string; data: Promise<ClassData> } | null = null;
   constructor(readonly ctx: ProtocolContext) {}
 
@@ -160,10 +160,6 @@ export async function executeRun(spec: RunSpec, ctx: ProtocolContext, data: Data
   result.seconds = (performance.now() - started) / 1000;
   await writeFileAtomic(resultPath(ctx.out, spec.id), JSON.stringify(result, null, 1));
   return result;
-}
-
-export function newClassData(ctx: ProtocolContext): DataOfClass {
-  return new DataOfClass(ctx);
 }
 
 function firstGoodPatch(d: ClassData): number {

@@ -13,8 +13,8 @@ import { formatDuration } from "../train/progress.ts";
 import { writeFileAtomic } from "../train/checkpoint.ts";
 import { presetNamed, PRESETS } from "./presets.ts";
 import {
+  DataOfClass,
   executeRun,
-  newClassData,
   planRuns,
   type ProtocolContext,
   readResult,
@@ -233,12 +233,12 @@ async function main(args: string[]): Promise<void> {
     resume: o.resume || o.only !== null,
     openClass: classes.open,
   };
-  const data = newClassData(ctx);
-  const todo = o.only ? runs.filter((r) => r.id === o.only) : runs;
-  if (o.only && todo.length === 0) throw new UsageError(`--only ${o.only}: no such run; see --plan`);
+  const data = new DataOfClass(ctx);
+  const selected = o.only ? runs.filter((r) => r.id === o.only) : runs;
+  if (o.only && selected.length === 0) throw new UsageError(`--only ${o.only}: no such run; see --plan`);
   const started = performance.now();
-  for (const [k, spec] of todo.entries()) {
-    const label = `[${k + 1}/${todo.length}] ${spec.id}`;
+  for (const [k, spec] of selected.entries()) {
+    const label = `[${k + 1}/${selected.length}] ${spec.id}`;
     if (await readResult(out, spec.id)) {
       console.error(`${label}: finished earlier, skipped`);
       continue;

@@ -98,7 +98,8 @@ export interface Kernels {
     grid: Tensor,
     alignCorners: boolean,
     sampler: Sampler,
-  ): { gx: Tensor; gGrid: Tensor };
+    wanted: { x: boolean; grid: boolean },
+  ): { gx: Tensor | null; gGrid: Tensor | null };
   /** One Adam step over every parameter, in place (param, m and v are updated). */
   adam(params: Tensor[], grads: Tensor[], m: Tensor[], v: Tensor[], hyper: AdamHyper): void;
 }

@@ -352,19 +352,25 @@ export const gridSampleGpu: Pick<Kernels, "affineGrid" | "affineGridGrad" | "gri
       });
       return y;
     },
-    gridSampleGrad(gy, x, grid, alignCorners, sampler) {
+    gridSampleGrad(gy, x, grid, alignCorners, sampler, wanted) {
       const [N] = x.shape, [, Ho, Wo] = grid.shape, points = Ho * Wo;
-      const rt = runtimeOf(x), gx = gpuTensor(x, x.shape), gGrid = gpuTensor(x, grid.shape);
-      const params = samplerParams(x, points, alignCorners);
-      rt.dispatch({
-        key: `gridSample/gradGrid/${sampler}`,
-        source: () => gridGradSource(sampler),
-        params,
-        buffers: [bufferOf(gy), bufferOf(x), bufferOf(grid), bufferOf(gGrid)],
-        workgroups: linearWorkgroups(rt, N * points, WG),
-      });
-      const buffers = { gy: bufferOf(gy), grid: bufferOf(grid), gx: bufferOf(gx) };
-      gridSampleInputGrad(rt, buffers, x.shape, points, params, sampler);
+      const rt = runtimeOf(x), params = samplerParams(x, points, alignCorners);
+      let gx = null, gGrid = null;
+      if (wanted.grid) {
+        gGrid = gpuTensor(x, grid.shape);
+        rt.dispatch({
+          key: `gridSample/gradGrid/${sampler}`,
+          source: () => gridGradSource(sampler),
+          params,
+          buffers: [bufferOf(gy), bufferOf(x), bufferOf(grid), bufferOf(gGrid)],
+          workgroups: linearWorkgroups(rt, N * points, WG),
+        });
+      }
+      if (wanted.x) {
+        gx = gpuTensor(x, x.shape);
+        const buffers = { gy: bufferOf(gy), grid: bufferOf(grid), gx: bufferOf(gx) };
+        gridSampleInputGrad(rt, buffers, x.shape, points, params, sampler);
+      }
       return { gx, gGrid };
     },
   };

@@ -125,17 +125,35 @@ function zoomedRotation(device: WebGPUBackend | typeof cpu, dtype: "float32" | "
 for (const sampler of ["exact", "naive"] as Sampler[]) {
   test(`gridSampleGrad (${sampler}): two runs give the same bits and match the CPU reference`, async (gpu) => {
     const { x, grid, gy } = zoomedRotation(gpu, "float32");
-    const first = gpu.gridSampleGrad(gy, x, grid, sampler === "naive", sampler);
-    const second = gpu.gridSampleGrad(gy, x, grid, sampler === "naive", sampler);
-    assert.deepEqual(await bits(second.gx), await bits(first.gx));
-    assert.deepEqual(await bits(second.gGrid), await bits(first.gGrid));
+    const both = { x: true, grid: true };
+    const first = gpu.gridSampleGrad(gy, x, grid, sampler === "naive", sampler, both);
+    const second = gpu.gridSampleGrad(gy, x, grid, sampler === "naive", sampler, both);
+    assert.deepEqual(await bits(second.gx!), await bits(first.gx!));
+    assert.deepEqual(await bits(second.gGrid!), await bits(first.gGrid!));
     const ref = zoomedRotation(cpu, "float32");
-    const want = cpu.gridSampleGrad(ref.gy, ref.x, ref.grid, sampler === "naive", sampler);
+    const want = cpu.gridSampleGrad(ref.gy, ref.x, ref.grid, sampler === "naive", sampler, both);
     // A float32 pixel coordinate u < 45 carries a rounding of about 45·2^-24 and each tap weight is
     // 1 − (u − ⌊u⌋): relative to the peak, a few times 45·2^-24.
     const tol = 4 * 45 * 2 ** -24;
-    assert.ok(maxRelativeToPeak(await first.gx.data(), want.gx.cpuData()) < tol);
-    assert.ok(maxRelativeToPeak(await first.gGrid.data(), want.gGrid.cpuData()) < tol);
+    assert.ok(maxRelativeToPeak(await first.gx!.data(), want.gx!.cpuData()) < tol);
+    assert.ok(maxRelativeToPeak(await first.gGrid!.data(), want.gGrid!.cpuData()) < tol);
+    // A gradient not asked for is not computed; the other one is unchanged.
+    for (const device of [gpu, cpu]) {
+      const input = device === gpu ? { gy, x, grid } : ref;
+      const full = device === gpu ? first : want;
+      const onlyGrid = device.gridSampleGrad(input.gy, input.x, input.grid, sampler === "naive", sampler, {
+        x: false,
+        grid: true,
+      });
+      const onlyX = device.gridSampleGrad(input.gy, input.x, input.grid, sampler === "naive", sampler, {
+        x: true,
+        grid: false,
+      });
+      assert.equal(onlyGrid.gx, null);
+      assert.equal(onlyX.gGrid, null);
+      assert.deepEqual(await bits(onlyGrid.gGrid!), await bits(full.gGrid!));
+      assert.deepEqual(await bits(onlyX.gx!), await bits(full.gx!));
+    }
   });
 }
 

@@ -119,7 +119,7 @@ export const gridSampleCpu: Pick<Kernels, SamplerKernels> = {
     }
     return hostTensor(x, out, [n, c, ho, wo]);
   },
-  gridSampleGrad(gy, x, grid, alignCorners, sampler) {
+  gridSampleGrad(gy, x, grid, alignCorners, sampler, wanted) {
     const [n, c, h, w] = x.shape, [, ho, wo] = grid.shape, points = ho * wo;
     const xs = x.cpuData(), gs = grid.cpuData(), g = gy.cpuData();
     const gx = newArray(x.dtype, x.size), gGrid = newArray(grid.dtype, grid.size);
@@ -145,7 +145,10 @@ export const gridSampleCpu: Pick<Kernels, SamplerKernels> = {
         gGrid[q + 1] = dv * tv.scale;
       }
     }
-    return { gx: hostTensor(x, gx, x.shape), gGrid: hostTensor(grid, gGrid, grid.shape) };
+    return {
+      gx: wanted.x ? hostTensor(x, gx, x.shape) : null,
+      gGrid: wanted.grid ? hostTensor(grid, gGrid, grid.shape) : null,
+    };
   },
 };
 
@@ -195,7 +198,10 @@ export function gridSample(
   const k = x.device;
   const y = k.gridSample(x, grid, alignCorners, sampler);
   return record(y, [x, grid], (gy) => {
-    const { gx, gGrid } = k.gridSampleGrad(gy, x, grid, alignCorners, sampler);
+    const { gx, gGrid } = k.gridSampleGrad(gy, x, grid, alignCorners, sampler, {
+      x: x.requiresGrad,
+      grid: grid.requiresGrad,
+    });
     return [gx, gGrid];
   });
 }

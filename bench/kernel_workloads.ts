@@ -45,6 +45,20 @@ export const ENCODER: ConvLayer[] = [
   layer(32, 100, 8, 8, 1, 0),
 ];
 
+/** Layer 1 for an embedded gray class (1 channel in), which the default reproduce run trains. */
+export const GRAY_INPUT_LAYER: ConvLayer = { ...ENCODER[0], cin: 1 };
+
+/**
+ * The layers a pass runs through, numbered in that pass's order (the decoder's layer 1 mirrors the
+ * latent layer), with layer 1's 1-channel variant beside its 3-channel one.
+ */
+export function passLayers(direction: Direction): { number: number; layer: ConvLayer }[] {
+  const layers = [GRAY_INPUT_LAYER, ...ENCODER];
+  const fromInput = layers.map((layer, i) => ({ number: Math.max(1, i), layer }));
+  if (direction === "encoder") return fromInput;
+  return fromInput.toReversed().map(({ number, layer }) => ({ number: ENCODER.length + 1 - number, layer }));
+}
+
 export function outputSize({ size, kernel, geo }: ConvLayer): number {
   return slidingOutputSize(size, size, kernel, kernel, geo)[0];
 }

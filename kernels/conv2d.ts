@@ -22,6 +22,9 @@
  * The geometry is compiled into each shader as constants (the pipeline key holds it): a network has a
  * handful of layer shapes, and the loaders' divisions by kw, OW, ... become multiply-shifts.
  *
+ * With at most FEW_CHANNELS input channels the input gradient's M = Cin would fill few GEMM rows, so
+ * it runs as a direct kernel instead (gradInputFewChannelsSource).
+ *
  * A convolution whose window covers the whole unpadded input (Table 1's 8x8 latent layer) is a fully
  * connected layer, y = x wᵀ with x [Nb, Cin·H·W]: its three kernels run as plain matmuls, since the
  * gather form of its input gradient would visit kh·kw taps per pixel of which one is inside dy.
@@ -36,6 +39,7 @@ import {
   gemmSource,
   gemmTile,
   gemmWorkgroups,
+  range,
   scatter4,
   type Tile,
   tilesDivide,
@@ -350,6 +354,103 @@ fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
 }`;
 }
 
+/** Input channels up to which the input gradient runs as a direct kernel: GEMM rows come in 8s. */
+const FEW_CHANNELS = 4;
+/**
+ * Adjacent phase columns j..j+RUN−1 each thread of the direct input gradient computes. On lavapipe,
+ * Table 1's last layer ran at 2.7 (1 channel) and 3.9 (3 channels) GFLOP per CPU-second with 4,
+ * about 4 and 7 with 32; 64 was no faster and took four times as long to compile.
+ */
+const RUN = 32;
+const WORKGROUP = 64;
+
+/** `i + 2u` or `i - 1u` (u32 wraps below 0, and the bounds checks then fail). */
+const offset = (base: string, d: number) => (d >= 0 ? `${base} + ${d}u` : `${base} - ${-d}u`);
+
+/**
+ * The input gradient for Cin ≤ FEW_CHANNELS, where a GEMM with M = Cin would leave most tile rows
+ * empty and gather every dy element once per tap. A thread computes every channel and every phase
+ * of the dx block of rows i·s..i·s+s−1 and columns j·s..(j+RUN)·s−1. Phase (ry, rx), tap (t, u),
+ * phase column j + q reads dy[i + offH − t, j + q + offW − u]; the geometry is known when the shader
+ * is built, so the taps, offsets and the dy window they span are unrolled here: per output channel
+ * co the thread reads that window once and each dy value serves every phase and input channel that
+ * reaches it (s²·Cin·RUN·⌈kh/s⌉·⌈kw/s⌉ multiply-adds per window). The weight indices do not depend
+ * on the thread, so all threads read the same weights.
+ */
+function gradInputFewChannelsSource(consts: Record<string, number>): string {
+  const { Cin, S, PAD, kh, kw } = consts;
+  const phases = range(S * S).map((z) => {
+    const ry = Math.floor(z / S), rx = z % S, ky0 = (ry + PAD) % S, kx0 = (rx + PAD) % S;
+    const offH = (ry + PAD - ky0) / S, offW = (rx + PAD - kx0) / S;
+    const taps = range(kh).filter((ky) => ky % S === ky0).flatMap((ky) =>
+      range(kw).filter((kx) => kx % S === kx0).map((kx) => ({
+        ky,
+        kx,
+        row: offH - (ky - ky0) / S, // dy row relative to i
+        col: offW - (kx - kx0) / S, // dy column relative to j + q
+      }))
+    );
+    return { ry, rx, taps };
+  });
+  const taps = phases.flatMap((p) => p.taps);
+  const rows = [...new Set(taps.map((t) => t.row))];
+  const cols = [...new Set(taps.flatMap((t) => range(RUN).map((q) => t.col + q)))];
+  const name = (d: number) => (d < 0 ? `m${-d}` : `${d}`);
+  const each = <T>(xs: T[], f: (x: T) => string) => xs.map(f).join("\n");
+  const outputs = (f: (ry: number, rx: number, ci: number, q: number) => string) =>
+    each(phases, ({ ry, rx }) => each(range(Cin), (ci) => each(range(RUN), (q) => f(ry, rx, ci, q))));
+  const acc = (ry: number, rx: number, ci: number, q: number) => `acc${ry}_${rx}_${ci}_${q}`;
+  const wAt = (ci: number, ky: number, kx: number) => `w${ci}_${ky}_${kx}`;
+  const dyAt = (row: number, col: number) => `d${name(row)}_${name(col)}`;
+  return /* wgsl */ `${constants(consts)}
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+${FLAT_INDEX_WGSL(WORKGROUP)}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let runs = (WP + ${RUN - 1}u) / ${RUN}u;
+  let index = flatIndex(wid, nwg, lid);
+  if (index >= Nb * HP * runs) { return; }
+  let img = index / (HP * runs); let i = index % (HP * runs) / runs; let j = index % runs * ${RUN}u;
+${each(rows, (r) => `  let oh${name(r)} = ${offset("i", r)};`)}
+${each(cols, (c) => `  let ow${name(c)} = ${offset("j", c)};`)}
+${outputs((ry, rx, ci, q) => `  var ${acc(ry, rx, ci, q)} = 0.0;`)}
+  for (var co = 0u; co < Cout; co++) {
+    let plane = (img * Cout + co) * OH;
+${
+    each(rows, (r) =>
+      each(cols, (c) => {
+        const [oh, ow] = [`oh${name(r)}`, `ow${name(c)}`], inside = `${oh} < OH && ${ow} < OW`;
+        return `    let ${dyAt(r, c)} = select(0.0, dy[(plane + ${oh}) * OW + ${ow}], ${inside});`;
+      }))
+  }
+${
+    each(range(Cin), (ci) =>
+      each(taps, ({ ky, kx }) =>
+        `    let ${wAt(ci, ky, kx)} = w[(co * Cin + ${ci}u) * kh * kw + ${ky * kw + kx}u];`))
+  }
+${
+    each(phases, ({ ry, rx, taps }) =>
+      each(taps, ({ ky, kx, row, col }) =>
+        each(range(Cin), (ci) =>
+          each(range(RUN), (q) => {
+            const a = acc(ry, rx, ci, q);
+            return `    ${a} = fma(${wAt(ci, ky, kx)}, ${dyAt(row, col + q)}, ${a});`;
+          }))))
+  }
+  }
+${
+    outputs((ry, rx, ci, q) => {
+      const ih = `i * S + ${ry}u`, iw = `(j + ${q}u) * S + ${rx}u`;
+      return `  if (${ih} < H && ${iw} < W) { dx[((img * Cin + ${ci}u) * H + ${ih}) * W + ${iw}] = ${
+        acc(ry, rx, ci, q)
+      }; }`;
+    })
+  }
+}`;
+}
+
 function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin, H, W] = inShape, [Cout, , kh, kw] = w.shape, s = geo.stride;
   const dx = gpuTensor(gy, inShape);
@@ -365,11 +466,22 @@ function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeome
     return dx;
   }
   const TY = Math.ceil(kh / s), TX = Math.ceil(kw / s), HP = Math.ceil(H / s), WP = Math.ceil(W / s);
+  const phaseGeometry = { ...geometry(inShape, gy.shape, kh, kw, geo), TY, TX, HP, WP };
+  if (Cin <= FEW_CHANNELS) {
+    const rt = runtimeOf(gy), threads = Nb * HP * Math.ceil(WP / RUN);
+    rt.dispatch({
+      key: `conv2dGradInput/fewChannels/${JSON.stringify(phaseGeometry)}`,
+      source: () => gradInputFewChannelsSource(phaseGeometry),
+      buffers: [gy, w, dx].map(bufferOf),
+      workgroups: linearWorkgroups(rt, threads, WORKGROUP),
+    });
+    return dx;
+  }
   const N = Nb * HP * WP, K = Cout * TY * TX, tile = gemmTile(gy, Cin, N);
   // Every phase has all its taps and pixels (nothing masked) when s divides kh, kw, H and W.
   const equalPhases = [kh, kw, H, W].every((d) => d % s === 0);
   const v: GradInputVariant = {
-    consts: { ...geometry(inShape, gy.shape, kh, kw, geo), TY, TX, HP, WP, N, K },
+    consts: { ...phaseGeometry, N, K },
     tile,
     checked: !(equalPhases && tilesDivide(Cin, N, K, tile)),
     sameRow: WP % 4 === 0,

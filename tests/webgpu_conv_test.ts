@@ -3,7 +3,8 @@
  * kernel: conv2d (with bias), conv2dGradInput (also convTranspose2d's forward, outputPadding
  * included) and conv2dGradWeight, on random shapes, sizes that do not divide the tiles (up to
  * 64 x 256 x 16), sizes that do (the variant without bounds checks), stride 2 and 3, padding, and
- * every Table-1 layer geometry with channels and sides scaled down.
+ * every Table-1 layer geometry with channels and sides scaled down. Inputs of 1 to 4 channels take
+ * the direct input-gradient kernel and, with 16 taps, 16-column GEMM tiles for the weight gradient.
  *
  * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
  * at most 2^-24 of the running sum, so the error stays below K·2^-24 of the peak, K being the longest
@@ -63,6 +64,18 @@ const CASES: ConvCase[] = [
   conv("tiles divide, 64 columns: 3x3 s1 p1, one 8x8 image", [1, 32, 8, 8], 64, 3, 1, 1),
   conv("more than one row tile: 80 channels out", [2, 6, 10, 10], 80, 3, 1, 1),
   conv("256-column tiles, not dividing: 33x33 sides", [1, 5, 33, 33], 6, 3, 1, 1),
+  conv(
+    "1 channel in, 4x4 s2 p1, sides not multiples of the 32-column run: 19x37",
+    [3, 1, 19, 37],
+    5,
+    4,
+    2,
+    1,
+  ),
+  conv("3 channels in, 4x4 s2 p1, 35 phase columns (Table 1 layer 1 shape)", [2, 3, 22, 70], 7, 4, 2, 1),
+  conv("2 channels in, 3x3 s1 p1 (one phase, taps above and below)", [2, 2, 9, 33], 3, 3, 1, 1),
+  conv("tiles divide, 16-column tiles: 1 channel in, 32 out, 4x4 s2 p1", [2, 1, 16, 16], 32, 4, 2, 1),
+  conv("5 channels in (GEMM input gradient), stride 3 padding 2", [1, 5, 7, 9], 3, 3, 3, 2),
   { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },
   { ...conv("outputPadding 1 (transposed 4x4 s2 p1)", [2, 3, 9, 9], 4, 4, 2, 1), outputPadding: 1 },
   { ...conv("outputPadding 2 (transposed 3x3 s3)", [1, 2, 8, 8], 3, 3, 3, 0), outputPadding: 2 },

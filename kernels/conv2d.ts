@@ -46,6 +46,20 @@ import {
 } from "./matmul.ts";
 import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
 
+/**
+ * Input channels up to which the input gradient and the weight gradient run as direct kernels: there
+ * the GEMM's M = Cin (input gradient) or N = Cin·kh·kw (weight gradient) would fill few tile rows or
+ * columns.
+ */
+const FEW_CHANNELS = 4;
+/** Threads per workgroup of the direct kernels. */
+const WORKGROUP = 64;
+
+/** One line of WGSL per element of xs the unrolled body of a direct kernel. */
+function each<T>(xs: T[], line: (x: T) => string): string {
+  return xs.map(line).join("\n");
+}
+
 /** WGSL `const` declarations of non-negative integers. */
 function constants(values: Record<string, number>): string {
   return Object.entries(values).map(([name, v]) => `const ${name} = ${v}u;`).join("\n");
@@ -260,6 +274,69 @@ function splitCount(Nb: number, tiles: number, pixelsPerImage: number): number {
   return splits;
 }
 
+/** Output channels, output rows and adjacent output columns of one thread of the direct weight gradient. */
+const WEIGHT_CHANNELS = 8, WEIGHT_ROWS = 32, WEIGHT_RUN = 8;
+
+/**
+ * conv2dGradWeight for Cin ≤ FEW_CHANNELS, where N = Cin·kh·kw is too narrow for the GEMM tiles.
+ * Thread `chunk` sums dw[co0..co0+WEIGHT_CHANNELS−1, ci, ·, ·] (co0 and ci from the workgroup)
+ * over its own pixels: WEIGHT_ROWS output rows of one image, WEIGHT_RUN columns from ow. Per row it
+ * reads WEIGHT_CHANNELS·WEIGHT_RUN dy values and, per ky, the (WEIGHT_RUN−1)·s + kw inputs its
+ * taps span (column ow + q at tap kx reads entry q·s + kx), each once. It writes its partial sums to
+ * parts[chunk]; SUM_SPLITS adds the chunks in order.
+ */
+function gradWeightFewChannelsSource(consts: Record<string, number>): string {
+  const { S, kh, kw } = consts, span = (WEIGHT_RUN - 1) * S + kw;
+  const sums = (f: (c: number, ky: number, kx: number) => string) =>
+    each(range(WEIGHT_CHANNELS), (c) => each(range(kh), (ky) => each(range(kw), (kx) => f(c, ky, kx))));
+  return /* wgsl */ `${constants(consts)}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> parts: array<f32>;
+${FLAT_INDEX_WGSL(WORKGROUP)}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let bands = (OH + ${WEIGHT_ROWS - 1}u) / ${WEIGHT_ROWS}u; let runs = (OW + ${
+    WEIGHT_RUN - 1
+  }u) / ${WEIGHT_RUN}u;
+  let chunk = flatIndex(wid, nwg, lid);
+  if (chunk >= Nb * bands * runs) { return; }
+  let img = chunk / (bands * runs); let band = chunk % (bands * runs) / runs; let ow = chunk % runs * ${WEIGHT_RUN}u;
+  let ci = wid.z % Cin; let co0 = wid.z / Cin * ${WEIGHT_CHANNELS}u;
+  let iw0 = ow * S - PAD; // column of entry 0 (wraps below 0 and reads as padding)
+${sums((c, ky, kx) => `  var s${c}_${ky}_${kx} = 0.0;`)}
+  for (var oh = band * ${WEIGHT_ROWS}u; oh < min(OH, (band + 1u) * ${WEIGHT_ROWS}u); oh++) {
+${
+    each(range(WEIGHT_CHANNELS), (c) =>
+      each(range(WEIGHT_RUN), (q) => {
+        const co = `co0 + ${c}u`;
+        return `    let d${c}_${q} = select(0.0, dy[((img * Cout + ${co}) * OH + oh) * OW + ow + ${q}u], ${co} < Cout && ow + ${q}u < OW);`;
+      }))
+  }
+${
+    each(range(kh), (ky) =>
+      `    let ih${ky} = oh * S + ${ky}u - PAD; let row${ky} = ((img * Cin + ci) * H + ih${ky}) * W + iw0;\n` +
+      each(range(span), (v) =>
+        `    let x${ky}_${v} = select(0.0, x[row${ky} + ${v}u], ih${ky} < H && iw0 + ${v}u < W);`))
+  }
+${
+    sums((c, ky, kx) =>
+      each(range(WEIGHT_RUN), (q) =>
+        `    s${c}_${ky}_${kx} = fma(d${c}_${q}, x${ky}_${q * S + kx}, s${c}_${ky}_${kx});`)
+    )
+  }
+  }
+${
+    sums((c, ky, kx) => {
+      const co = `co0 + ${c}u`;
+      return `  if (${co} < Cout) { parts[((chunk * Cout + ${co}) * Cin + ci) * kh * kw + ${
+        ky * kw + kx
+      }u] = s${c}_${ky}_${kx}; }`;
+    })
+  }
+}`;
+}
+
 function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Conv2dGeometry): Tensor {
   const [Nb, Cin] = x.shape, [, Cout, OH, OW] = gy.shape;
   const M = Cout, N = Cin * kh * kw, tile = gemmTile(x, M, N), rt = runtimeOf(x);
@@ -267,6 +344,18 @@ function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Co
   if (coversInput(x.shape, kh, kw, geo)) {
     dispatchMatmul(x, { Z: 1, M, N, K: Nb, transA: true, transB: false }, gy, x, dw, null);
     return dw;
+  }
+  if (Cin <= FEW_CHANNELS) {
+    const consts = geometry(x.shape, gy.shape, kh, kw, geo);
+    const chunks = Nb * Math.ceil(OH / WEIGHT_ROWS) * Math.ceil(OW / WEIGHT_RUN);
+    const parts = gpuTensor(x, [chunks, Cout, Cin, kh, kw]);
+    rt.dispatch({
+      key: `conv2dGradWeight/fewChannels/${JSON.stringify(consts)}`,
+      source: () => gradWeightFewChannelsSource(consts),
+      buffers: [x, gy, parts].map(bufferOf),
+      workgroups: [...linearWorkgroups(rt, chunks, WORKGROUP), Cin * Math.ceil(Cout / WEIGHT_CHANNELS)],
+    });
+    return sumSplits(parts, dw, chunks);
   }
   const splits = splitCount(Nb, Math.ceil(M / tile.rows) * Math.ceil(N / tile.cols), OH * OW);
   const K = (Nb / splits) * OH * OW;
@@ -279,16 +368,21 @@ function conv2dGradWeight(x: Tensor, gy: Tensor, kh: number, kw: number, geo: Co
   };
   const parts = splits === 1 ? dw : gpuTensor(x, [splits, Cout, Cin, kh, kw]);
   dispatchGemm(x, "conv2dGradWeight", v, () => gradWeightOperands(v), [x, gy, parts], [M, N, splits]);
-  if (parts === dw) return dw;
+  return parts === dw ? dw : sumSplits(parts, dw, splits);
+}
+
+/** total = Σ_z parts[z] over `splits` partial sums in order; parts is disposed. */
+function sumSplits(parts: Tensor, total: Tensor, splits: number): Tensor {
+  const rt = runtimeOf(total);
   rt.dispatch({
     key: "conv2dGradWeight/sumSplits",
     source: () => SUM_SPLITS,
-    params: new Params().u32(dw.size, splits),
-    buffers: [bufferOf(parts), bufferOf(dw)],
-    workgroups: linearWorkgroups(rt, dw.size, 256),
+    params: new Params().u32(total.size, splits),
+    buffers: [bufferOf(parts), bufferOf(total)],
+    workgroups: linearWorkgroups(rt, total.size, 256),
   });
   parts.dispose();
-  return dw;
+  return total;
 }
 
 interface GradInputVariant extends Variant {
@@ -354,16 +448,12 @@ fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
 }`;
 }
 
-/** Input channels up to which the input gradient runs as a direct kernel: GEMM rows come in 8s. */
-const FEW_CHANNELS = 4;
 /**
  * Adjacent phase columns j..j+RUN−1 each thread of the direct input gradient computes. On lavapipe,
  * Table 1's last layer ran at 2.7 (1 channel) and 3.9 (3 channels) GFLOP per CPU-second with 4,
  * about 4 and 7 with 32; 64 was no faster and took four times as long to compile.
  */
 const RUN = 32;
-const WORKGROUP = 64;
-
 /** `i + 2u` or `i - 1u` (u32 wraps below 0, and the bounds checks then fail). */
 const offset = (base: string, d: number) => (d >= 0 ? `${base} + ${d}u` : `${base} - ${-d}u`);
 
@@ -396,7 +486,6 @@ function gradInputFewChannelsSource(consts: Record<string, number>): string {
   const rows = [...new Set(taps.map((t) => t.row))];
   const cols = [...new Set(taps.flatMap((t) => range(RUN).map((q) => t.col + q)))];
   const name = (d: number) => (d < 0 ? `m${-d}` : `${d}`);
-  const each = <T>(xs: T[], f: (x: T) => string) => xs.map(f).join("\n");
   const outputs = (f: (ry: number, rx: number, ci: number, q: number) => string) =>
     each(phases, ({ ry, rx }) => each(range(Cin), (ci) => each(range(RUN), (q) => f(ry, rx, ci, q))));
   const acc = (ry: number, rx: number, ci: number, q: number) => `acc${ry}_${rx}_${ci}_${q}`;

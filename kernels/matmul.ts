@@ -56,8 +56,7 @@ export function gemmTile(like: Tensor, M: number, N: number): Tile {
   if (!CPU_ADAPTER.test(rt.adapterName)) return { rows, cols: 64 };
   const slabBytes = (rows + 256) * TILE_K * 4;
   const wide = (N >= 1024 || N % 256 === 0) && slabBytes <= rt.limits.maxComputeWorkgroupStorageSize;
-  const narrow = Math.max(16, Math.min(64, 2 ** Math.ceil(Math.log2(N))));
-  return { rows, cols: wide ? 256 : N >= 128 ? 128 : narrow };
+  return { rows, cols: wide ? 256 : N >= 128 ? 128 : 64 };
 }
 
 export function gemmWorkgroups(M: number, N: number, Z: number, tile: Tile): [number, number, number] {
@@ -74,9 +73,8 @@ export const range = (n: number) => [...Array(n).keys()];
 
 /** The tiled GEMM kernel around an op's operand functions. */
 export function gemmSource(operands: GemmOperands, { rows, cols }: Tile): string {
-  // Columns are split over 8 threads, or fewer in tiles narrower than 32 (a thread owns at least 4).
-  const threadCols = Math.max(4, cols / 8), tx = cols / threadCols, j4 = threadCols / 4;
-  const wy = rows / THREAD_ROWS, threads = tx * wy, k4 = TILE_K / 4, n4 = cols / 4;
+  const wy = rows / THREAD_ROWS, threads = 8 * wy, k4 = TILE_K / 4, n4 = cols / 4;
+  const threadCols = cols / 8, j4 = threadCols / 4;
   const acc = (i: number, j: number) => `c${i}_${j}`;
   const lines = (n: number, f: (r: number) => string) => range(n).map(f).join("\n");
   const cells = (f: (i: number, j: number) => string) =>
@@ -84,11 +82,11 @@ export function gemmSource(operands: GemmOperands, { rows, cols }: Tile): string
   return /* wgsl */ `${operands}
 var<workgroup> tileA: array<vec4f, ${rows * k4}>; // [m][k / 4]
 var<workgroup> tileB: array<vec4f, ${TILE_K * n4}>; // [k][n / 4]
-@compute @workgroup_size(${tx}, ${wy})
+@compute @workgroup_size(8, ${wy})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let z = wid.z;
   let depth = gemmK(z);
-  let t = lid.y * ${tx}u + lid.x;
+  let t = lid.y * 8u + lid.x;
   let m0 = wid.y * ${rows}u;
   let n0 = wid.x * ${cols}u;
 ${cells((i, j) => `  var ${acc(i, j)} = vec4f();`)}

@@ -4,7 +4,8 @@
  * included) and conv2dGradWeight, on random shapes, sizes that do not divide the tiles (up to
  * 64 x 256 x 16), sizes that do (the variant without bounds checks), stride 2 and 3, padding, and
  * every Table-1 layer geometry with channels and sides scaled down. Inputs of 1 to 4 channels take
- * the direct input-gradient kernel and, with 16 taps, 16-column GEMM tiles for the weight gradient.
+ * the direct input-gradient and weight-gradient kernels, with sides and channel counts that do not
+ * divide their blocks of pixels and channels.
  *
  * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
  * at most 2^-24 of the running sum, so the error stays below K·2^-24 of the peak, K being the longest
@@ -74,7 +75,7 @@ const CASES: ConvCase[] = [
   ),
   conv("3 channels in, 4x4 s2 p1, 35 phase columns (Table 1 layer 1 shape)", [2, 3, 22, 70], 7, 4, 2, 1),
   conv("2 channels in, 3x3 s1 p1 (one phase, taps above and below)", [2, 2, 9, 33], 3, 3, 1, 1),
-  conv("tiles divide, 16-column tiles: 1 channel in, 32 out, 4x4 s2 p1", [2, 1, 16, 16], 32, 4, 2, 1),
+  conv("1 channel in, two 32-row bands, 12 channels out (a partial block of 8)", [1, 1, 70, 20], 12, 4, 2, 1),
   conv("5 channels in (GEMM input gradient), stride 3 padding 2", [1, 5, 7, 9], 3, 3, 3, 2),
   { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },
   { ...conv("outputPadding 1 (transposed 4x4 s2 p1)", [2, 3, 9, 9], 4, 4, 2, 1), outputPadding: 1 },

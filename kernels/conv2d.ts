@@ -450,22 +450,32 @@ fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
 
 /**
  * Adjacent phase columns j..j+RUN−1 each thread of the direct input gradient computes. On lavapipe,
- * Table 1's last layer ran at 2.7 (1 channel) and 3.9 (3 channels) GFLOP per CPU-second with 4,
- * about 4 and 7 with 32; 64 was no faster and took four times as long to compile.
+ * with one phase row per thread, Table 1's last layer ran at 2.7 (1 channel) and 3.9 (3 channels)
+ * GFLOP per CPU-second with 4, about 4 and 7 with 32; 64 was no faster and compiled 4x slower.
  */
 const RUN = 32;
+
 /** `i + 2u` or `i - 1u` (u32 wraps below 0, and the bounds checks then fail). */
 const offset = (base: string, d: number) => (d >= 0 ? `${base} + ${d}u` : `${base} - ${-d}u`);
 
 /**
+ * Phase rows per thread: as many as keep its accumulators (rows·s²·Cin·RUN) within 384, that is 3
+ * rows for Table 1's 1-channel layer (about 35% more GFLOP per CPU-second than 1 row) and 1 for 3
+ * channels.
+ */
+function phaseRows(Cin: number, s: number): number {
+  return Math.max(1, Math.floor(384 / (s * s * Cin * RUN)));
+}
+
+/**
  * The input gradient for Cin ≤ FEW_CHANNELS, where a GEMM with M = Cin would leave most tile rows
  * empty and gather every dy element once per tap. A thread computes every channel and every phase
- * of the dx block of rows i·s..i·s+s−1 and columns j·s..(j+RUN)·s−1. Phase (ry, rx), tap (t, u),
- * phase column j + q reads dy[i + offH − t, j + q + offW − u]; the geometry is known when the shader
- * is built, so the taps, offsets and the dy window they span are unrolled here: per output channel
- * co the thread reads that window once and each dy value serves every phase and input channel that
- * reaches it (s²·Cin·RUN·⌈kh/s⌉·⌈kw/s⌉ multiply-adds per window). The weight indices do not depend
- * on the thread, so all threads read the same weights.
+ * of the dx block of phase rows i..i+R−1 and phase columns j..j+RUN−1 (R = phaseRows). Phase
+ * (ry, rx), tap (t, u), phase pixel (i + r, j + q) reads dy[i + r + offH − t, j + q + offW − u]; the
+ * geometry is known when the shader is built, so the taps, offsets and the dy window they span are
+ * unrolled here: per output channel co the thread reads that window once and each dy value serves
+ * every row, phase and input channel that reaches it (R·s²·Cin·RUN·⌈kh/s⌉·⌈kw/s⌉ multiply-adds per
+ * window). The weight indices do not depend on the thread, so all threads read the same weights.
  */
 function gradInputFewChannelsSource(consts: Record<string, number>): string {
   const { Cin, S, PAD, kh, kw } = consts;
@@ -483,12 +493,17 @@ function gradInputFewChannelsSource(consts: Record<string, number>): string {
     return { ry, rx, taps };
   });
   const taps = phases.flatMap((p) => p.taps);
-  const rows = [...new Set(taps.map((t) => t.row))];
+  const R = phaseRows(Cin, S);
+  const rows = [...new Set(taps.flatMap((t) => range(R).map((r) => t.row + r)))];
   const cols = [...new Set(taps.flatMap((t) => range(RUN).map((q) => t.col + q)))];
   const name = (d: number) => (d < 0 ? `m${-d}` : `${d}`);
-  const outputs = (f: (ry: number, rx: number, ci: number, q: number) => string) =>
-    each(phases, ({ ry, rx }) => each(range(Cin), (ci) => each(range(RUN), (q) => f(ry, rx, ci, q))));
-  const acc = (ry: number, rx: number, ci: number, q: number) => `acc${ry}_${rx}_${ci}_${q}`;
+  const outputs = (f: (r: number, ry: number, rx: number, ci: number, q: number) => string) =>
+    each(
+      range(R),
+      (r) =>
+        each(phases, ({ ry, rx }) => each(range(Cin), (ci) => each(range(RUN), (q) => f(r, ry, rx, ci, q)))),
+    );
+  const acc = (r: number, ry: number, rx: number, ci: number, q: number) => `acc${r}_${ry}_${rx}_${ci}_${q}`;
   const wAt = (ci: number, ky: number, kx: number) => `w${ci}_${ky}_${kx}`;
   const dyAt = (row: number, col: number) => `d${name(row)}_${name(col)}`;
   return /* wgsl */ `${constants(consts)}
@@ -498,13 +513,13 @@ function gradInputFewChannelsSource(consts: Record<string, number>): string {
 ${FLAT_INDEX_WGSL(WORKGROUP)}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let runs = (WP + ${RUN - 1}u) / ${RUN}u;
+  let runs = (WP + ${RUN - 1}u) / ${RUN}u; let bands = (HP + ${R - 1}u) / ${R}u;
   let index = flatIndex(wid, nwg, lid);
-  if (index >= Nb * HP * runs) { return; }
-  let img = index / (HP * runs); let i = index % (HP * runs) / runs; let j = index % runs * ${RUN}u;
+  if (index >= Nb * bands * runs) { return; }
+  let img = index / (bands * runs); let i = index % (bands * runs) / runs * ${R}u; let j = index % runs * ${RUN}u;
 ${each(rows, (r) => `  let oh${name(r)} = ${offset("i", r)};`)}
 ${each(cols, (c) => `  let ow${name(c)} = ${offset("j", c)};`)}
-${outputs((ry, rx, ci, q) => `  var ${acc(ry, rx, ci, q)} = 0.0;`)}
+${outputs((r, ry, rx, ci, q) => `  var ${acc(r, ry, rx, ci, q)} = 0.0;`)}
   for (var co = 0u; co < Cout; co++) {
     let plane = (img * Cout + co) * OH;
 ${
@@ -520,20 +535,21 @@ ${
         `    let ${wAt(ci, ky, kx)} = w[(co * Cin + ${ci}u) * kh * kw + ${ky * kw + kx}u];`))
   }
 ${
-    each(phases, ({ ry, rx, taps }) =>
-      each(taps, ({ ky, kx, row, col }) =>
-        each(range(Cin), (ci) =>
-          each(range(RUN), (q) => {
-            const a = acc(ry, rx, ci, q);
-            return `    ${a} = fma(${wAt(ci, ky, kx)}, ${dyAt(row, col + q)}, ${a});`;
-          }))))
+    each(range(R), (r) =>
+      each(phases, ({ ry, rx, taps }) =>
+        each(taps, ({ ky, kx, row, col }) =>
+          each(range(Cin), (ci) =>
+            each(range(RUN), (q) => {
+              const a = acc(r, ry, rx, ci, q);
+              return `    ${a} = fma(${wAt(ci, ky, kx)}, ${dyAt(row + r, col + q)}, ${a});`;
+            })))))
   }
   }
 ${
-    outputs((ry, rx, ci, q) => {
-      const ih = `i * S + ${ry}u`, iw = `(j + ${q}u) * S + ${rx}u`;
+    outputs((r, ry, rx, ci, q) => {
+      const ih = `(i + ${r}u) * S + ${ry}u`, iw = `(j + ${q}u) * S + ${rx}u`;
       return `  if (${ih} < H && ${iw} < W) { dx[((img * Cin + ${ci}u) * H + ${ih}) * W + ${iw}] = ${
-        acc(ry, rx, ci, q)
+        acc(r, ry, rx, ci, q)
       }; }`;
     })
   }
@@ -557,7 +573,7 @@ function conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeome
   const TY = Math.ceil(kh / s), TX = Math.ceil(kw / s), HP = Math.ceil(H / s), WP = Math.ceil(W / s);
   const phaseGeometry = { ...geometry(inShape, gy.shape, kh, kw, geo), TY, TX, HP, WP };
   if (Cin <= FEW_CHANNELS) {
-    const rt = runtimeOf(gy), threads = Nb * HP * Math.ceil(WP / RUN);
+    const rt = runtimeOf(gy), threads = Nb * Math.ceil(HP / phaseRows(Cin, s)) * Math.ceil(WP / RUN);
     rt.dispatch({
       key: `conv2dGradInput/fewChannels/${JSON.stringify(phaseGeometry)}`,
       source: () => gradInputFewChannelsSource(phaseGeometry),

@@ -75,6 +75,7 @@ const CASES: ConvCase[] = [
   ),
   conv("3 channels in, 4x4 s2 p1, 35 phase columns (Table 1 layer 1 shape)", [2, 3, 22, 70], 7, 4, 2, 1),
   conv("2 channels in, 3x3 s1 p1 (one phase, taps above and below)", [2, 2, 9, 33], 3, 3, 1, 1),
+  conv("1 channel in, 3x3 s1 p1 (12 rows per thread, 29 rows)", [2, 1, 29, 40], 4, 3, 1, 1),
   conv("1 channel in, two 32-row bands, 12 channels out (a partial block of 8)", [1, 1, 70, 20], 12, 4, 2, 1),
   conv("5 channels in (GEMM input gradient), stride 3 padding 2", [1, 5, 7, 9], 3, 3, 3, 2),
   { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },

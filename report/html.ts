@@ -16,6 +16,7 @@ import { checkClaims, claimMark } from "./claims.ts";
 import {
   detectionTable,
   escapeHtml,
+  markdownRow,
   pretrainTable,
   rankingTable,
   reconstructionTable,
@@ -143,9 +144,9 @@ ${grids.join("\n")}
 
   const markdown = [
     `## Claims\n`,
-    "| where | claim | held | evidence |",
-    "| --- | --- | --- | --- |",
-    ...claims.map((c) => `| ${c.section} | ${c.claim} | ${claimMark(c.held)} | ${c.evidence} |`),
+    markdownRow(["where", "claim", "held", "evidence"]),
+    markdownRow(["---", "---", "---", "---"]),
+    ...claims.map((c) => markdownRow([c.section, c.claim, claimMark(c.held), c.evidence])),
     "",
     ...tables.map(toMarkdown),
   ].join("\n");

@@ -226,16 +226,17 @@ export function speedTable(results: ConfigurationResult[]): Table {
   };
 }
 
-const escapeMd = (s: string) => s.replaceAll("|", "\\|");
+/** One Markdown table row; a `|` inside a cell is escaped so it cannot split the cell. */
+export const markdownRow = (cells: string[]) =>
+  `| ${cells.map((s) => s.replaceAll("|", "\\|")).join(" | ")} |`;
 
 export function toMarkdown(t: Table): string {
-  const line = (cells: string[]) => `| ${cells.map(escapeMd).join(" | ")} |`;
   return [
     `### ${t.title}`,
     "",
-    line(t.head),
-    line(t.head.map(() => "---")),
-    ...t.rows.map((r) => line(r.map((c) => (c.best ? `**${c.text}**` : c.text)))),
+    markdownRow(t.head),
+    markdownRow(t.head.map(() => "---")),
+    ...t.rows.map((r) => markdownRow(r.map((c) => (c.best ? `**${c.text}**` : c.text)))),
     ...(t.note ? ["", t.note] : []),
     "",
   ].join("\n");

@@ -46,6 +46,12 @@ Deno.test({
     ) {
       assert.ok(tables.includes(title), title);
     }
+    // Every row of a Markdown table has as many cells as its header (a bare `|` in a cell would split it).
+    for (const block of tables.split("\n\n")) {
+      const rows = block.split("\n").filter((line) => line.startsWith("|"));
+      const widths = rows.map((row) => row.split(/(?<!\\)\|/).length);
+      assert.ok(widths.every((w) => w === widths[0]), block);
+    }
     const html = await Deno.readTextFile(join(out, "report.html"));
     const text = html.replace(/base64,[A-Za-z0-9+/=]+/g, ""); // inline images may spell anything
     assert.ok(!/NaN|undefined|Infinity/.test(text + tables));

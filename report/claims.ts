@@ -55,6 +55,28 @@ function compare(
   };
 }
 
+/**
+ * The plain AE's mean SSIM (held-out defect-free patches, content only) below which it still reproduces
+ * little more than the average image, so that a class's comparisons say little.
+ */
+export const SSIM_FLOOR = 0.5;
+
+/** One sentence on whether the plain AE trained past the floor on every class, naming those it did not. */
+export function trainingCheck(classes: string[], results: ConfigurationResult[]): string {
+  const ssims = classes.map((c) => ({ c, ssim: meanOf(results, c, "ae", (r) => r.ssim) }));
+  const measured = ssims.filter((s): s is { c: string; ssim: number } => s.ssim !== null);
+  if (measured.length === 0) return "Training check: the plain AE was not trained in this run.";
+  const list = measured.map((s) => `${s.c} ${s.ssim.toFixed(2)}`).join(", ");
+  const below = measured.filter((s) => s.ssim < SSIM_FLOOR).map((s) => s.c);
+  return `Training check: the plain AE's mean SSIM on held-out defect-free patches is ${list}. ` +
+    (below.length
+      ? `Below ${SSIM_FLOOR} (${
+        below.join(", ")
+      }) it reproduces little more than the average image, so the ` +
+        `comparisons on ${below.length === 1 ? "that class" : "those classes"} say little: train longer.`
+      : `Every class is above ${SSIM_FLOOR}.`);
+}
+
 export function checkClaims(
   classes: string[],
   results: ConfigurationResult[],

@@ -12,7 +12,7 @@ import {
   renderSvg,
   samplerHistograms,
 } from "./charts.ts";
-import { checkClaims, claimMark } from "./claims.ts";
+import { checkClaims, claimMark, trainingCheck } from "./claims.ts";
 import {
   detectionTable,
   escapeHtml,
@@ -46,7 +46,8 @@ const STYLE =
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}td.best{font-weight:bold;background:#eef6ee}.note{color:#666;font-size:12px}
 .yes{color:#176b1c;font-weight:bold}.no{color:#a11;font-weight:bold}.grid img{image-rendering:pixelated;width:128px;margin:1px}
-table.claims td{text-align:left}figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}`;
+table.claims td{text-align:left}figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
+.check{border-left:4px solid #c90;padding:.3em .6em;background:#fff8e6}`;
 
 function pngTag(bytes: Uint8Array, alt: string): string {
   return `<img alt="${escapeHtml(alt)}" src="data:image/png;base64,${encodeBase64(bytes)}">`;
@@ -72,6 +73,7 @@ export async function writeReport(
     speedTable(configs),
   ];
   const claims = checkClaims(classes, configs, pretrain, fig4);
+  const check = trainingCheck(classes, configs);
 
   const charts: Chart[] = [
     ...(configs.length ? [learningCurves(configs)] : []),
@@ -128,6 +130,7 @@ seeds ${escapeHtml(summary.seeds.join(", "))}; started ${escapeHtml(summary.star
     (summary.wallSeconds / 60).toFixed(1)
   } min.
 Cells are mean ± sample standard deviation over seeds; the best of a row is in bold.</p>
+<p class="check">${escapeHtml(check)}</p>
 <h2>The paper's claims in this run</h2>
 <table class="claims"><thead><tr><th>where</th><th>claim</th><th>held</th><th>evidence (this run)</th></tr></thead><tbody>
 ${claimRows}
@@ -143,6 +146,7 @@ ${grids.join("\n")}
 </body></html>`;
 
   const markdown = [
+    `${check}\n`,
     `## Claims\n`,
     markdownRow(["where", "claim", "held", "evidence"]),
     markdownRow(["---", "---", "---", "---"]),

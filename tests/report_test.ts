@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { writeReport } from "../report/html.ts";
-import { checkClaims } from "../report/claims.ts";
+import { checkClaims, trainingCheck } from "../report/claims.ts";
 import { rankingTable, reconstructionTable, summarise, toMarkdown } from "../report/tables.ts";
 import {
   type Configuration,
@@ -105,6 +105,14 @@ Deno.test("claims are judged from the figures", () => {
   assert.equal(tie.evidence, "70.0 vs 70.0 (a tie)");
 });
 
+Deno.test("the training check names the classes whose plain AE is below the SSIM floor", () => {
+  const rs = results().map((r) => (r.className === "texture1" ? { ...r, ssim: 0.14 } : r));
+  const check = trainingCheck(["texture1", "screw"], rs);
+  assert.match(check, /texture1 0\.14, screw 0\.80\. Below 0\.5 \(texture1\) it reproduces/);
+  assert.match(trainingCheck(["screw"], rs), /Every class is above 0\.5\.$/);
+  assert.match(trainingCheck(["texture2"], rs), /not trained/);
+});
+
 Deno.test("writeReport writes a self-contained page, tables, metrics and every chart", async () => {
   const out = await Deno.makeTempDir();
   const grid = createImage(3, 8, 40);
@@ -122,6 +130,8 @@ Deno.test("writeReport writes a self-contained page, tables, metrics and every c
   };
   const files = await writeReport(out, summary, [...rs, ...pretrain]);
   const html = await Deno.readTextFile(files.html);
+  assert.match(html, /Training check: the plain AE's mean SSIM/);
+  assert.match(files.markdown, /^Training check: /);
   assert.ok(!/NaN|undefined/.test(html.replace(/base64,[A-Za-z0-9+/=]+/g, "")));
   assert.ok(!/(src|href)="https?:/.test(html), "the page loads nothing from the network");
   assert.equal((html.match(/<svg/g) ?? []).length >= 2, true);

@@ -12,10 +12,10 @@ import {
   convLaunch,
   describe,
   type Direction,
-  ENCODER,
   type Launch,
   MATMUL_FLOPS,
   matmulLaunch,
+  passLayers,
   ROLES,
   settle,
 } from "./kernel_workloads.ts";
@@ -36,11 +36,10 @@ function bench(name: string, group: string, flops: number, launch: Launch): void
 }
 
 for (const direction of ["encoder", "decoder"] as Direction[]) {
-  const layers = direction === "encoder" ? ENCODER : ENCODER.toReversed();
-  for (const [i, l] of layers.entries()) {
+  for (const { number, layer: l } of passLayers(direction)) {
     for (const role of ROLES) {
       bench(
-        `${direction} ${i + 1} ${describe(l, direction)} ${role}`,
+        `${direction} ${number} ${describe(l, direction)} ${role}`,
         role,
         convFlops(l),
         convLaunch(gpu, l, direction, role),

@@ -40,14 +40,15 @@ export const PRESETS: Record<string, Preset> = {
     spreadCopies: 8,
   },
   // Sized from measured throughput on the 2-core machine (WebGPU on lavapipe, 1-channel classes): the AE
-  // trains at about 12 images/s at batch 8 and the STN pre-training at about 38 images/s, so 12 runs of
-  // 1,920 training patches, 3 pre-trainings of 2 epochs and the evaluations fill about 45 minutes.
+  // trains at about 12 images/s at batch 8 and the STN pre-training at about 150 images/s at batch 32, so
+  // 12 runs of 1,920 training patches, 3 pre-trainings of 8 epochs (480 steps; 300 steps normalised every
+  // class, the screw's loss was still falling) and the evaluations fill about 45 minutes.
   default: {
     name: "default",
     samples: 2400,
     epochs: 1,
     batchSize: 8,
-    pretrainEpochs: 2,
+    pretrainEpochs: 8,
     pretrainBatchSize: 32,
     pretrainLr: 1e-3,
     seeds: [1],

@@ -108,9 +108,11 @@ export function checkClaims(
         section: "Section 6",
         claim: `pre-training normalises the orientation of ${c} (the orientations concentrate)`,
         held: after - before >= 0.05, // a resultant length that rises by less is noise, not normalisation
-        evidence: `resultant length ${before.toFixed(2)} before, ${after.toFixed(2)} after (circular std ${
+        evidence: `resultant length ${before.toFixed(2)} before, ${
+          after.toFixed(2)
+        } after (circular std in degrees: ${
           rs.map((r) => `${spreadText(r.before)} → ${spreadText(r.after)}`).join(", ")
-        }, degrees)`,
+        })`,
       });
     }
   }

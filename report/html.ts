@@ -46,7 +46,7 @@ const STYLE =
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}td.best{font-weight:bold;background:#eef6ee}.note{color:#666;font-size:12px}
 .yes{color:#176b1c;font-weight:bold}.no{color:#a11;font-weight:bold}.grid img{image-rendering:pixelated;width:128px;margin:1px}
-table.claims td{text-align:left}figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
+table.claims td,table.claims th{text-align:left}figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
 .check{border-left:4px solid #c90;padding:.3em .6em;background:#fff8e6}`;
 
 function pngTag(bytes: Uint8Array, alt: string): string {

@@ -159,6 +159,26 @@ for (const device of TEST_DEVICES) {
   });
 }
 
+Deno.test("STN: He initialisation of the ReLU layers (bound √(6 / fan_in)), a zero regression layer", () => {
+  const stn = new RotationStn({ channels: 1, rng: new Random(10) });
+  const params = stn.parameters();
+  const weights = params.slice(0, -2).filter((p) => p.ndim > 1);
+  assert.equal(weights.length, 6); // four convolutions, two hidden fully-connected layers
+  for (const w of weights) {
+    const fanIn = w.size / w.shape[0], bound = Math.sqrt(6 / fanIn), values = w.cpuData();
+    let squares = 0, largest = 0;
+    for (const v of values) {
+      squares += v * v;
+      largest = Math.max(largest, Math.abs(v));
+    }
+    // U(±b) has variance b²/3 = 2 / fan_in; over n ≥ 72 draws the sample variance's relative std is
+    // √(0.8 / n) ≤ 0.11, so 40% is over three standard deviations. PyTorch's default would give a sixth.
+    assert.ok(largest <= bound, `${w.shape}: max |w| ${largest} above ${bound}`);
+    assert.ok(Math.abs(squares / values.length / (2 / fanIn) - 1) < 0.4, `${w.shape}: variance`);
+  }
+  for (const p of params.slice(-2)) assert.ok(p.cpuData().every((v) => v === 0));
+});
+
 Deno.test("STN rotation by -a undoes the data pipeline's rotation by a (orientation a + alpha)", () => {
   const size = 64, degrees = 37;
   const image = createImage(1, size, size);

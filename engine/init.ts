@@ -25,15 +25,19 @@ export function defaultBound(weightShape: Shape): number {
   return 1 / Math.sqrt(fanIn(weightShape));
 }
 
-/** A weight and (when `biasSize` is given) a bias, both U(−1/√fan_in, 1/√fan_in); the weight is drawn first. */
+/**
+ * A weight and (when `biasSize` is given) a bias, both U(−1/√fan_in, 1/√fan_in); the weight is drawn first.
+ * `weightGain` scales the weight's bound: √6 gives He's U(±√(6 / fan_in)) for a layer followed by a ReLU.
+ */
 export function defaultParameters(
   weightShape: Shape,
   biasSize: number | null,
   rng: Random,
   opts: TensorOptions = {},
+  weightGain = 1,
 ): { weight: Tensor; bias: Tensor | null } {
   const bound = defaultBound(weightShape);
-  const weight = uniform(weightShape, -bound, bound, rng, opts);
+  const weight = uniform(weightShape, -weightGain * bound, weightGain * bound, rng, opts);
   const bias = biasSize === null ? null : uniform([biasSize], -bound, bound, rng, opts);
   return { weight, bias };
 }

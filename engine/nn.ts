@@ -88,18 +88,20 @@ export interface LayerOptions extends Pick<TensorOptions, "device" | "dtype"> {
   /** Draws the initial weights (PyTorch's defaults, engine/init.ts). */
   rng: Random;
   bias?: boolean;
+  /** Scales the weight's initial bound (engine/init.ts); 1, PyTorch's default, unless given. */
+  weightGain?: number;
 }
 
 function layerParameters(
   weightShape: Shape,
   biasSize: number,
-  { rng, bias = true, device, dtype }: LayerOptions,
+  { rng, bias = true, device, dtype, weightGain }: LayerOptions,
 ) {
   const p = defaultParameters(weightShape, bias ? biasSize : null, rng, {
     device,
     dtype: dtype ?? "float32",
     requiresGrad: true,
-  });
+  }, weightGain);
   return { weight: p.weight.keep(), bias: p.bias?.keep() ?? null };
 }
 

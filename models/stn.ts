@@ -16,7 +16,6 @@ import type { Backend, Sampler } from "../engine/backend.ts";
 import { Conv2d, Flatten, type Layer, Linear, MaxPool2d, Module, ReLU, Sequential } from "../engine/nn.ts";
 import {
   add,
-  affine,
   affineGrid,
   div,
   gridSample,
@@ -30,7 +29,7 @@ import {
   sub,
 } from "../engine/ops/index.ts";
 import type { Random } from "../engine/random.ts";
-import { noGrad, type Tensor } from "../engine/tensor.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { Autoencoder, type AutoencoderOptions } from "./autoencoder.ts";
 
 export interface StnOptions {
@@ -44,12 +43,6 @@ export interface StnOptions {
   sampler?: Sampler;
   rng: Random;
   device?: Backend;
-}
-
-/** Sets a parameter's values in place, outside the tape. */
-function replace(parameter: Tensor, values: Tensor): void {
-  parameter.assign(values);
-  values.dispose();
 }
 
 /** Keeps a constant image (rms 0) finite when standardised. */
@@ -79,27 +72,24 @@ export class RotationStn extends Module {
           `${inputSize}; expected 4 and 2 (Table 2) and a multiple of 16 (four 2x2 poolings)`,
       );
     }
-    const convs = [channels, ...convChannels].slice(0, -1).flatMap((cin, i): Layer[] => [
-      new Conv2d(cin, convChannels[i], 3, { padding: 1, rng, device }),
-      new ReLU(),
-      new MaxPool2d(2),
-    ]);
-    const units = [convChannels[3] * pooled * pooled, ...hiddenUnits];
-    const hidden = hiddenUnits.flatMap((out, i): Layer[] => [
-      new Linear(units[i], out, { rng, device }),
-      new ReLU(),
-    ]);
     // He initialisation of the ReLU layers' weights: U(±√(6 / fan_in)), √6 times PyTorch's default bound.
     // With the default (weight variance 1/(3 fan_in): each ReLU layer keeps a sixth of the signal's variance
     // while the biases keep theirs) the features reaching the regression layer hardly depend on the image:
     // on the embedded screw alpha stayed the same for every image through 720 pre-training steps.
-    for (const layer of [...convs, ...hidden]) {
-      if (layer instanceof Conv2d || layer instanceof Linear) {
-        replace(layer.weight, noGrad(() => affine(layer.weight, Math.sqrt(6))));
-      }
-    }
+    const he = { rng, device, weightGain: Math.sqrt(6) };
+    const convs = [channels, ...convChannels].slice(0, -1).flatMap((cin, i): Layer[] => [
+      new Conv2d(cin, convChannels[i], 3, { padding: 1, ...he }),
+      new ReLU(),
+      new MaxPool2d(2),
+    ]);
+    const units = [convChannels[3] * pooled * pooled, ...hiddenUnits];
+    const hidden = hiddenUnits.flatMap((out, i): Layer[] => [new Linear(units[i], out, he), new ReLU()]);
     const regression = new Linear(hiddenUnits[1], 1, { rng, device });
-    for (const p of regression.parameters()) replace(p, p.device.full(p.shape, 0, p.dtype));
+    for (const p of regression.parameters()) {
+      const zero = p.device.full(p.shape, 0, p.dtype);
+      p.assign(zero);
+      zero.dispose();
+    }
     this.localisation = new Sequential(...convs, new Flatten(), ...hidden, regression);
     this.inputSize = inputSize;
     this.sampler = sampler;

@@ -11,7 +11,7 @@ import type { Sampler } from "../engine/backend.ts";
 import { createImage } from "../data/image.ts";
 import { writePngFile } from "../data/image_file.ts";
 import type { PatchSet } from "../data/prepare.ts";
-import type { Fig4Result, SamplerRoundTrip } from "./results.ts";
+import type { Fig4Result, SamplerRoundTrip, Untimed } from "./results.ts";
 
 /** Differences are shown ×8 so that the exact sampler's small errors are visible at all. */
 const DIFFERENCE_GAIN = 8;
@@ -48,7 +48,7 @@ export async function samplerRoundTrip(
   runDir: string,
   className: string,
   id: string,
-): Promise<Fig4Result> {
+): Promise<Untimed<Fig4Result>> {
   const { channels: c, size } = patches;
   const plane = size * size;
   const x = patches.images.slice(index * c * plane, (index + 1) * c * plane);
@@ -88,5 +88,5 @@ export async function samplerRoundTrip(
     await writePngFile(`${runDir}/${differenceImage}`, picture);
     samplers.push({ sampler, meanError255: sum / count, maxError255: max, histogram, differenceImage });
   }
-  return { kind: "fig4", id, className, seconds: 0, angle: degrees, input: "input.png", samplers };
+  return { kind: "fig4", id, className, angle: degrees, input: "input.png", samplers };
 }

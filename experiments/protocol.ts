@@ -27,6 +27,7 @@ import {
   type Fig7Result,
   type PretrainResult,
   type RunResult,
+  type Untimed,
 } from "./results.ts";
 import {
   heldOutCopies,
@@ -134,7 +135,7 @@ export async function executeRun(spec: RunSpec, ctx: ProtocolContext, data: Data
   await Deno.mkdir(dir, { recursive: true });
   const started = performance.now();
   const d = await data.get(spec.className);
-  let result: RunResult;
+  let result: Untimed<RunResult>;
   switch (spec.kind) {
     case "fig4":
       result = await samplerRoundTrip(
@@ -157,9 +158,9 @@ export async function executeRun(spec: RunSpec, ctx: ProtocolContext, data: Data
       result = await configuration(spec, ctx, d, dir);
       break;
   }
-  result.seconds = (performance.now() - started) / 1000;
-  await writeFileAtomic(resultPath(ctx.out, spec.id), JSON.stringify(result, null, 1));
-  return result;
+  const timed: RunResult = { ...result, seconds: (performance.now() - started) / 1000 };
+  await writeFileAtomic(resultPath(ctx.out, spec.id), JSON.stringify(timed, null, 1));
+  return timed;
 }
 
 function firstGoodPatch(d: ClassData): number {
@@ -168,13 +169,12 @@ function firstGoodPatch(d: ClassData): number {
   return index;
 }
 
-async function fig7(spec: RunSpec, ctx: ProtocolContext, d: ClassData): Promise<Fig7Result> {
+async function fig7(spec: RunSpec, ctx: ProtocolContext, d: ClassData): Promise<Untimed<Fig7Result>> {
   const curves = await lossVersusAngleCurves(d.train, [0, 1], ctx.device, { step: ctx.preset.fig7Step });
   return {
     kind: "fig7",
     id: spec.id,
     className: spec.className,
-    seconds: 0,
     samples: curves.map((c) => ({
       name: `patch ${c.patch} (recorded at ${c.recordedAngle.toFixed(0)}°)`,
       angles: c.curve.map((p) => p.angle),
@@ -188,7 +188,7 @@ async function pretrain(
   ctx: ProtocolContext,
   d: ClassData,
   dir: string,
-): Promise<PretrainResult> {
+): Promise<Untimed<PretrainResult>> {
   const p = ctx.preset;
   const run = await runPretrainStn({
     train: d.train,
@@ -207,7 +207,6 @@ async function pretrain(
     id: spec.id,
     className: spec.className,
     seed: spec.seed,
-    seconds: 0,
     lr: run.lr,
     steps: run.steps,
     before: run.spreadBefore,
@@ -234,7 +233,7 @@ async function configuration(
   ctx: ProtocolContext,
   d: ClassData,
   dir: string,
-): Promise<ConfigurationResult> {
+): Promise<Untimed<ConfigurationResult>> {
   const p = ctx.preset, configuration = spec.configuration!;
   const started = performance.now();
   const run = await runConfiguration({
@@ -273,7 +272,6 @@ async function configuration(
     className: spec.className,
     configuration,
     seed: spec.seed,
-    seconds: 0,
     curve: run.curve.map(({ epoch, step, trainLoss, valLoss }) => ({ epoch, step, trainLoss, valLoss })),
     mse255: quality.mse255,
     ssim: quality.ssim,

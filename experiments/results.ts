@@ -104,6 +104,9 @@ export interface Fig7Result {
 
 export type RunResult = ConfigurationResult | PretrainResult | Fig4Result | Fig7Result;
 
+/** A run's result as its run produces it, before executeRun adds the wall time. */
+export type Untimed<R extends RunResult> = R extends RunResult ? Omit<R, "seconds"> : never;
+
 export interface ProtocolSummary {
   preset: string;
   device: string;

@@ -12,6 +12,7 @@ import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { WebGPUBackend } from "../kernels/runtime.ts";
+import { encoderSpecs } from "../models/autoencoder.ts";
 
 export const BATCH = 16;
 
@@ -32,18 +33,12 @@ const layer = (cin: number, cout: number, size: number, kernel: number, stride: 
   geo: { stride, padding },
 });
 
-/** Table 1's encoder for a 128x128x3 input and d = 100 (models/autoencoder.ts builds the same list). */
-export const ENCODER: ConvLayer[] = [
-  layer(3, 32, 128, 4, 2, 1),
-  layer(32, 32, 64, 4, 2, 1),
-  layer(32, 32, 32, 3, 1, 1),
-  layer(32, 64, 32, 4, 2, 1),
-  layer(64, 64, 16, 3, 1, 1),
-  layer(64, 128, 16, 4, 2, 1),
-  layer(128, 64, 8, 3, 1, 1),
-  layer(64, 32, 8, 3, 1, 1),
-  layer(32, 100, 8, 8, 1, 0),
-];
+/** Table 1's encoder for a 128x128x3 input and d = 100, from the model's own layer list. */
+export const ENCODER: ConvLayer[] = encoderSpecs(32, 100, 128).reduce<ConvLayer[]>((layers, s) => {
+  const previous = layers.at(-1);
+  const [cin, size] = previous ? [previous.cout, outputSize(previous)] : [3, 128];
+  return [...layers, layer(cin, s.out, size, s.kernel, s.stride, s.padding)];
+}, []);
 
 /** Layer 1 for an embedded gray class (1 channel in), which the default reproduce run trains. */
 export const GRAY_INPUT_LAYER: ConvLayer = { ...ENCODER[0], cin: 1 };

@@ -29,7 +29,7 @@ export interface AutoencoderOptions {
   device?: Backend;
 }
 
-interface ConvSpec {
+export interface ConvSpec {
   out: number;
   kernel: number;
   stride: number;
@@ -37,7 +37,7 @@ interface ConvSpec {
 }
 
 /** Table 1, scaled by `base`; the last layer's output channels are the latent size. */
-function encoderSpecs(base: number, latent: number, size: number): ConvSpec[] {
+export function encoderSpecs(base: number, latent: number, size: number): ConvSpec[] {
   const s = (out: number, kernel: number, stride: number, padding: number) => ({
     out,
     kernel,

@@ -13,7 +13,8 @@
  */
 import assert from "node:assert/strict";
 import type { Backend, Conv2dGeometry, Shape } from "../engine/backend.ts";
-import { tensor } from "../engine/create.ts";
+import { uniform } from "../engine/create.ts";
+import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { cpu } from "../engine/cpu.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
@@ -94,23 +95,13 @@ function randomCase(rng: Random, i: number): ConvCase {
 const rng = new Random(20221);
 for (let i = 0; i < 6; i++) CASES.push(randomCase(rng, i));
 
-function outputSide(size: number, k: number, { stride, padding }: Conv2dGeometry): number {
-  return Math.floor((size + 2 * padding - k) / stride) + 1;
-}
-
-function random(shape: Shape, seed: number): Float64Array {
-  const r = new Random(seed), v = new Float64Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < v.length; i++) v[i] = r.uniform(-1, 1);
-  return v;
-}
-
 /** The three kernels of a case on one device; float64 on the CPU reference. */
 function runKernels(device: Backend, c: ConvCase): Tensor[] {
   const dtype = device.name === "cpu" ? "float64" : "float32";
   const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
   const inShape = [Nb, Cin, H + extra, W + extra];
-  const yShape = [Nb, c.cout, outputSide(inShape[2], kh, c.geo), outputSide(inShape[3], kw, c.geo)];
-  const on = (shape: Shape, seed: number) => tensor(random(shape, seed), shape, { device, dtype });
+  const yShape = [Nb, c.cout, ...slidingOutputSize(inShape[2], inShape[3], kh, kw, c.geo)];
+  const on = (shape: Shape, seed: number) => uniform(shape, -1, 1, new Random(seed), { device, dtype });
   const x = on(inShape, 1), w = on([c.cout, Cin, kh, kw], 2), b = on([c.cout], 3), gy = on(yShape, 4);
   return [
     device.conv2d(x, w, b, c.geo),
@@ -121,8 +112,8 @@ function runKernels(device: Backend, c: ConvCase): Tensor[] {
 
 function tolerance(c: ConvCase): number {
   const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
-  const pixels = outputSide(H + extra, kh, c.geo) * outputSide(W + extra, kw, c.geo);
-  return Math.max(Cin * kh * kw, c.cout * kh * kw, Nb * pixels) * 2 ** -24;
+  const [OH, OW] = slidingOutputSize(H + extra, W + extra, kh, kw, c.geo);
+  return Math.max(Cin * kh * kw, c.cout * kh * kw, Nb * OH * OW) * 2 ** -24;
 }
 
 if (webgpu) {
@@ -165,8 +156,8 @@ if (webgpu) {
           const aShape = transA ? [Z, K, M] : [Z, M, K], bShape = transB ? [Z, N, K] : [Z, K, N];
           const run = (device: Backend, dtype: "float32" | "float64") =>
             device.matmul(
-              tensor(random(aShape, 5), aShape, { device, dtype }),
-              tensor(random(bShape, 6), bShape, { device, dtype }),
+              uniform(aShape, -1, 1, new Random(5), { device, dtype }),
+              uniform(bShape, -1, 1, new Random(6), { device, dtype }),
               transA,
               transB,
             );

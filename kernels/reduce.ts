@@ -1,12 +1,13 @@
 /**
- * sumDims and expand (a strided gather, see recordStrided). sumDims is a tree reduction: each (output, chunk) pair is owned by a segment of
- * T threads (T = the power of two ≥ the chunk's length and the innermost reduced size, whichever is
- * smaller, at most 256; 256 / T segments per workgroup). The segment walks the chunk row by row of the
- * innermost reduced dimension, each thread adding a strided share of a row, then halves its partial
- * sums in workgroup memory, log2 T steps. A long reduction into few outputs (a loss: one output) is cut into chunks so
- * that many workgroups share it, and the chunk sums are reduced again the same way. Runs of adjacent
- * dimensions that are all reduced or all kept are merged first, so the index arithmetic sees as few
- * dimensions as possible. The order of additions is fixed, so results are deterministic.
+ * sumDims and expand (a strided gather, see recordStrided). sumDims is a tree reduction: each (output,
+ * chunk) pair is owned by a segment of T threads (T = the power of two ≥ the chunk's length and the
+ * innermost reduced size, whichever is smaller, at most 256; 256 / T segments per workgroup). The segment
+ * walks the chunk row by row of the innermost reduced dimension, each thread adding a strided share of a
+ * row, then halves its partial sums in workgroup memory, log2 T steps. A long reduction into few outputs
+ * (a loss: one output) is cut into chunks so that many workgroups share it, and the chunk sums are reduced
+ * again the same way. Runs of adjacent dimensions that are all reduced or all kept are merged first, so
+ * the index arithmetic sees as few dimensions as possible. The order of additions is fixed, so results are
+ * deterministic.
  */
 import type { Kernels, Shape } from "../engine/backend.ts";
 import { stridesOf } from "../engine/host.ts";

@@ -2,6 +2,7 @@
 export type { Backend, DeviceName, DType, Sampler, Shape } from "./engine/backend.ts";
 export * from "./engine/tensor.ts";
 export * from "./engine/create.ts";
+import "./backends.ts";
 export * from "./engine/device.ts";
 export * from "./engine/random.ts";
 export * from "./engine/ops/index.ts";

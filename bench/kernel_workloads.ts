@@ -11,7 +11,7 @@ import { uniform } from "../engine/create.ts";
 import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import type { WebGPUBackend } from "../kernels/runtime.ts";
+import type { WebGPUBackend } from "../webgpu/runtime.ts";
 import { encoderSpecs } from "../models/autoencoder.ts";
 
 export const BATCH = 16;

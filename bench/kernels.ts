@@ -12,8 +12,9 @@
  */
 import type { Backend } from "../engine/backend.ts";
 import { cpu } from "../engine/cpu.ts";
+import "../backends.ts";
 import { getDevice } from "../engine/device.ts";
-import type { WebGPUBackend } from "../kernels/runtime.ts";
+import type { WebGPUBackend } from "../webgpu/runtime.ts";
 import {
   BATCH,
   convFlops,

@@ -6,6 +6,7 @@
  *
  *   deno bench -A --unstable-webgpu bench/kernels_bench.ts
  */
+import "../backends.ts";
 import { getDevice } from "../engine/device.ts";
 import {
   convFlops,

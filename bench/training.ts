@@ -15,6 +15,7 @@ import { join } from "node:path";
 import type { Backend } from "../engine/backend.ts";
 import { cpu } from "../engine/cpu.ts";
 import { tensor, uniform } from "../engine/create.ts";
+import "../backends.ts";
 import { getDevice } from "../engine/device.ts";
 import type { Module } from "../engine/nn.ts";
 import { Adam } from "../engine/optim.ts";

@@ -6,7 +6,8 @@
 import { parseArgs } from "node:util";
 import { basename, extname, join } from "node:path";
 import type { DeviceName } from "../engine/backend.ts";
-import { getDevice } from "../engine/device.ts";
+import "../backends.ts";
+import { deviceNames, openDevice } from "../engine/device.ts";
 import { readImageFile, writePngFile } from "../data/image_file.ts";
 import { type Detector, loadDetector, RESIDUAL_KINDS, type ResidualKind } from "../detect/detector.ts";
 import { heatMapOverlay } from "../detect/heat_map.ts";
@@ -29,7 +30,9 @@ Options
                               (metadata threshold.ssim or threshold.l2)
   --residual ssim|l2          1 - SSIM (default) or the squared error summed over channels
   --out DIR                   where the PNGs go (default runs/detect)
-  --device auto|cpu|webgpu    default auto: WebGPU when an adapter exists, else the CPU
+  --device NAME               auto (default: the fastest device on this machine) or ${
+  deviceNames().join(", ")
+}
   --help                      this text
 
 Examples
@@ -45,7 +48,7 @@ export interface DetectOptions {
   threshold: number | null;
   residual: ResidualKind;
   out: string;
-  device: DeviceName | "auto";
+  device: DeviceName;
 }
 
 export interface DetectedImage {
@@ -54,8 +57,6 @@ export interface DetectedImage {
   mask: string;
   scores: ResidualScores;
 }
-
-const DEVICES = ["auto", "cpu", "webgpu"] as const;
 
 /** The options, or null when help was asked for. */
 export function parseDetectArgs(args: string[]): DetectOptions | null {
@@ -84,8 +85,8 @@ export function parseDetectArgs(args: string[]): DetectOptions | null {
     throw new UsageError(`--residual is ${values.residual}, expected ${RESIDUAL_KINDS.join(" or ")}`);
   }
   const device = values.device as DetectOptions["device"];
-  if (!DEVICES.includes(device)) {
-    throw new UsageError(`--device is ${values.device}, expected ${DEVICES.join(", ")}`);
+  if (device !== "auto" && !deviceNames().includes(device)) {
+    throw new UsageError(`--device is ${values.device}, expected auto, ${deviceNames().join(", ")}`);
   }
   const threshold = values.threshold === undefined ? null : Number(values.threshold);
   if (threshold !== null && !(threshold > 0 && Number.isFinite(threshold))) {
@@ -127,7 +128,7 @@ export async function detect(
   print: (line: string) => void,
 ): Promise<DetectedImage[]> {
   const stems = outputStems(options.images);
-  const device = await getDevice(options.device);
+  const device = await openDevice(options.device, print);
   const detector = await loadDetector(options.weights, device);
   try {
     const threshold = chooseThreshold(options, detector);

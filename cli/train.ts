@@ -5,7 +5,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import type { DeviceName, Sampler } from "../engine/backend.ts";
-import { getDevice } from "../engine/device.ts";
+import "../backends.ts";
+import { deviceNames, openDevice } from "../engine/device.ts";
 import type { ClassSet } from "../data/class_set.ts";
 import { loadClassFolder } from "../data/mvtec_folder.ts";
 import { prepareTrainingSets } from "../data/prepare.ts";
@@ -13,7 +14,9 @@ import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../d
 import { heldOutCopies, runConfiguration, runPretrainStn } from "../experiments/runs.ts";
 import { configurationNamed } from "../train/configurations.ts";
 
-export const HELP = `deno task train --config FILE [--resume] [--device auto|cpu|webgpu] [--out DIR]
+export const HELP = `deno task train --config FILE [--resume] [--device auto|${
+  deviceNames().join("|")
+}] [--out DIR]
 
 Trains one model as the JSON file says, with a progress bar on stderr, a checkpoint after every epoch and
 per-epoch losses in DIR/log.jsonl; DIR/weights.safetensors and DIR/result.json are written at the end.
@@ -49,7 +52,7 @@ interface TrainConfig {
   channels?: 1 | 3;
   latent: number;
   sampler: Sampler;
-  device: DeviceName | "auto";
+  device: DeviceName;
   spreadCopies: number;
 }
 
@@ -81,7 +84,7 @@ const FIELDS: Record<keyof TrainConfig, [(v: unknown) => boolean, string]> = {
   channels: [(v) => v === 1 || v === 3, "1 or 3"],
   latent: [(v) => Number.isInteger(v) && (v as number) >= 1, "a positive integer"],
   sampler: [(v) => v === "exact" || v === "naive", `"exact" or "naive"`],
-  device: [(v) => v === "auto" || v === "cpu" || v === "webgpu", `"auto", "cpu" or "webgpu"`],
+  device: [(v) => v === "auto" || deviceNames().includes(v as string), `"auto" or one of ${deviceNames()}`],
   spreadCopies: [(v) => Number.isInteger(v) && (v as number) >= 2, "an integer >= 2"],
 };
 
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
   const out = values.out ?? config.out;
   const deviceName = values.device ?? config.device;
   if (!FIELDS.device[0](deviceName)) throw new Error(`--device ${deviceName}, expected ${FIELDS.device[1]}`);
-  const device = await getDevice(deviceName as TrainConfig["device"]);
+  const device = await openDevice(deviceName as string);
   const set = await classSet(config.class);
   const { train, validation } = await prepareTrainingSets(set, {
     samples: config.samples,

@@ -4,12 +4,14 @@
  * A backend owns memory and implements device primitives ("kernels"). Kernels take and return
  * tensors without autodiff; the differentiable ops in `engine/ops/` wrap them and say how gradients
  * flow. Every kernel has two implementations written independently: the CPU reference (plain loops,
- * next to the op in `engine/ops/<op>.ts`) and the WGSL one (`kernels/<op>.ts`). Both backends must
- * implement the whole `Kernels` interface, so the type checker tells when one is missing.
+ * next to the op in `engine/ops/<op>.ts`) and each device's own (WGSL in `webgpu/<op>.ts`). Every backend
+ * implements the whole `Kernels` interface, so the type checker tells when one is missing. Devices are
+ * registered by name in `engine/device.ts`.
  */
 import type { Tensor } from "./tensor.ts";
 
-export type DeviceName = "cpu" | "webgpu";
+/** A registered device's name ("cpu", "webgpu", ...; see `deviceNames()`). */
+export type DeviceName = string;
 export type DType = "float32" | "float64";
 export type TypedData = Float32Array | Float64Array;
 export type Shape = readonly number[];
@@ -106,6 +108,12 @@ export interface Kernels {
 
 export interface Backend extends Kernels {
   readonly name: DeviceName;
+  /** Its tensors' data is a host typed array (`Tensor.cpuData()` works without a copy). */
+  readonly hostMemory: boolean;
+  /** It holds float64 tensors (gradient checks); otherwise float32 only. */
+  readonly float64: boolean;
+  /** Its work is queued and runs asynchronously, so reading a value back waits for the queue. */
+  readonly queued: boolean;
   /** Copy host data to the device. */
   fromData(data: TypedData, shape: Shape): Tensor;
   /** Copy a tensor's data back to the host. */

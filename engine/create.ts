@@ -24,8 +24,8 @@ export function tensor(data: ArrayLike<number>, shape: Shape, opts: TensorOption
   }
   const device = opts.device ?? getDefaultDevice();
   const dtype = opts.dtype ?? (data instanceof Float64Array ? "float64" : "float32");
-  if (dtype === "float64" && device.name !== "cpu") {
-    throw new Error(`float64 is CPU-only, not on ${device.name}`);
+  if (dtype === "float64" && !device.float64) {
+    throw new Error(`float64 is not available on ${device.name} (the CPU reference has it)`);
   }
   const host = newArray(dtype, size);
   host.set(data);

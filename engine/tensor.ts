@@ -12,24 +12,24 @@
  */
 import type { Backend, DeviceName, DType, Shape, TypedData } from "./backend.ts";
 
-const liveBytes = { cpu: 0, webgpu: 0 };
+const liveBytes = new Map<DeviceName, number>();
 
 /** Device memory shared by a tensor and its views; released when the last one is disposed. */
 export class Storage {
   refs = 1;
   constructor(readonly backend: Backend, public handle: unknown, readonly bytes: number) {
-    liveBytes[backend.name] += bytes;
+    liveBytes.set(backend.name, (liveBytes.get(backend.name) ?? 0) + bytes);
   }
   unref(): void {
     if (--this.refs > 0) return;
-    liveBytes[this.backend.name] -= this.bytes;
+    liveBytes.set(this.backend.name, liveBytes.get(this.backend.name)! - this.bytes);
     this.backend.release(this.handle);
   }
 }
 
 /** Bytes held by live (not yet disposed) tensors on a device. */
 export function bytesInUse(device: DeviceName): number {
-  return liveBytes[device];
+  return liveBytes.get(device) ?? 0;
 }
 
 interface Node {
@@ -79,9 +79,9 @@ export class Tensor {
   data(): Promise<TypedData> {
     return this.device.read(this);
   }
-  /** The data of a CPU tensor, without a copy. Throws on other devices. */
+  /** The data of a tensor in host memory (the CPU's), without a copy. Throws on other devices. */
   cpuData(): TypedData {
-    if (this.device.name !== "cpu") {
+    if (!this.device.hostMemory) {
       throw new Error(`cpuData() on a ${this.device.name} tensor: use await data()`);
     }
     return this.storage.handle as TypedData;

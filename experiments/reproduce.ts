@@ -4,7 +4,8 @@
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { DeviceName } from "../engine/backend.ts";
-import { getDevice } from "../engine/device.ts";
+import "../backends.ts";
+import { deviceNames, openDevice } from "../engine/device.ts";
 import { SYNTHETIC_CLASSES, syntheticClass } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
 import type { ClassSet } from "../data/class_set.ts";
@@ -31,7 +32,7 @@ Options:
   --data DIR       an MVTec AD-layout class folder to use instead of the embedded classes (repeatable)
   --classes LIST   comma-separated subset of the classes (default: all)
   --seeds LIST     comma-separated seeds (default: the preset's)
-  --device NAME    auto | cpu | webgpu (default: auto)
+  --device NAME    auto (default: the fastest device here) or ${deviceNames().join(", ")}
   --out DIR        output folder (default: runs/<timestamp>)
   --resume         continue an interrupted reproduce in --out, skipping finished runs
   --plan           print the protocol as one command per run, and exit
@@ -54,7 +55,7 @@ interface Options {
   data: string[];
   classes: string[] | null;
   seeds: number[] | null;
-  device: DeviceName | "auto";
+  device: DeviceName;
   out: string | null;
   resume: boolean;
   plan: boolean;
@@ -95,8 +96,8 @@ function optionsOf(args: string[]): Options | null {
     }
     return Number(s);
   });
-  if (!["auto", "cpu", "webgpu"].includes(values.device!)) {
-    throw new UsageError(`--device ${values.device}: expected auto, cpu or webgpu`);
+  if (values.device !== "auto" && !deviceNames().includes(values.device!)) {
+    throw new UsageError(`--device ${values.device}: expected auto, ${deviceNames().join(", ")}`);
   }
   if ((values.only || values.resume) && !values.out) {
     throw new UsageError("--only and --resume need --out DIR");
@@ -106,7 +107,7 @@ function optionsOf(args: string[]): Options | null {
     data: values.data!,
     classes: values.classes?.split(",").map((s) => s.trim()) ?? null,
     seeds: seeds ?? null,
-    device: values.device as DeviceName | "auto",
+    device: values.device!,
     out: values.out ?? null,
     resume: values.resume!,
     plan: values.plan!,
@@ -199,7 +200,7 @@ async function main(args: string[]): Promise<void> {
   const runs = planRuns(classes.names, seeds);
   if (o.plan) return console.log(planCommands(o, out, runs).join("\n"));
 
-  const device = await getDevice(o.device);
+  const device = await openDevice(o.device);
   const summary: ProtocolSummary = {
     preset: preset.name,
     device: device.name,

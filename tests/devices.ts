@@ -1,22 +1,24 @@
 /**
- * The devices every device-parametrised test runs on. WebGPU is always listed when CI=true, so a
- * missing adapter there fails the tests; locally without an adapter it is left out, loudly.
+ * The devices every device-parametrised test runs on: every registered device (`backends.ts`). With
+ * CI=true every one is listed, so a device that cannot be created there fails the tests; locally one
+ * that cannot be created is left out, loudly.
  */
+import "../backends.ts";
 import type { Backend } from "../engine/backend.ts";
-import { cpu } from "../engine/cpu.ts";
-import { getDevice } from "../engine/device.ts";
+import { deviceNames, getDevice } from "../engine/device.ts";
 
-const hasAdapter = (await navigator.gpu?.requestAdapter()) != null;
-if (!hasAdapter && Deno.env.get("CI") !== "true") {
-  console.warn(
-    "\n*** WEBGPU TESTS SKIPPED: no WebGPU adapter. Install mesa-vulkan-drivers and run with " +
-      "--unstable-webgpu (DENO_WEBGPU_BACKEND=vulkan). With CI=true this is a failure. ***\n",
-  );
+const CI = Deno.env.get("CI") === "true";
+const available = await Promise.all(
+  deviceNames().map((name) => getDevice(name).then(() => true, () => false)),
+);
+for (const [i, name] of deviceNames().entries()) {
+  if (!available[i] && !CI) {
+    console.warn(
+      `\n*** ${name.toUpperCase()} TESTS SKIPPED: ${name} cannot be created here. With CI=true this is a failure. ***\n`,
+    );
+  }
 }
 
-export const TEST_DEVICES: { name: string; get: () => Promise<Backend> }[] = [
-  { name: "cpu", get: () => Promise.resolve(cpu) },
-  ...(hasAdapter || Deno.env.get("CI") === "true"
-    ? [{ name: "webgpu", get: () => getDevice("webgpu") }]
-    : []),
-];
+export const TEST_DEVICES: { name: string; get: () => Promise<Backend> }[] = deviceNames()
+  .filter((_, i) => available[i] || CI)
+  .map((name) => ({ name, get: () => getDevice(name) }));

@@ -14,8 +14,8 @@ import { bytesInUse, type Tensor, tidy } from "../engine/tensor.ts";
 import * as F from "../engine/ops/index.ts";
 import { Conv2d } from "../engine/nn.ts";
 import type { Sampler } from "../engine/backend.ts";
-import type { WebGPUBackend } from "../kernels/runtime.ts";
-import { exclusiveScan } from "../kernels/scan.ts";
+import type { WebGPUBackend } from "../webgpu/runtime.ts";
+import { exclusiveScan } from "../webgpu/scan.ts";
 
 const entry = TEST_DEVICES.find((d) => d.name === "webgpu");
 const test = (name: string, fn: (gpu: WebGPUBackend) => void | Promise<void>) =>

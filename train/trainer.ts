@@ -206,7 +206,7 @@ export async function train(job: TrainingJob, options: TrainerOptions): Promise<
   const { outDir, device, epochs } = options;
   const settings = {
     ...options,
-    readEvery: options.readEvery ?? (device.name === "cpu" ? 1 : 10),
+    readEvery: options.readEvery ?? (device.queued ? 10 : 1),
     progress: options.progress === undefined ? new ProgressBar() : options.progress,
   };
   const weightsPath = join(outDir, "weights.safetensors");

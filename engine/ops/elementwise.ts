@@ -11,7 +11,7 @@ import { record, shapeString, type Tensor } from "../tensor.ts";
 import { sumTo } from "./reduce.ts";
 
 type Fn = (x: number, p: UnaryParams) => number;
-/** f and its derivative f', the CPU reference of every unary op (the WGSL twin is kernels/elementwise.ts). */
+/** f and its derivative f', the CPU reference of every unary op (the WGSL twin is webgpu/elementwise.ts). */
 export const UNARY: Record<UnaryOp, { f: Fn; df: Fn }> = {
   neg: { f: (x) => -x, df: () => -1 },
   square: { f: (x) => x * x, df: (x) => 2 * x },

@@ -1,6 +1,6 @@
 /**
  * conv2d, its input gradient (also convTranspose2d's forward) and its weight gradient as implicit
- * GEMMs on the tiled core of kernels/matmul.ts. The im2col index arithmetic sits in the operand
+ * GEMMs on the tiled core of webgpu/matmul.ts. The im2col index arithmetic sits in the operand
  * loaders, so no im2col buffer is written. With x [Nb, Cin, H, W], w [Cout, Cin, kh, kw], y
  * [Nb, Cout, OH, OW], stride s, padding p, and a tap (ci, ky, kx) of output pixel (img, oh, ow) reading
  * x[img, ci, oh·s − p + ky, ow·s − p + kx]:

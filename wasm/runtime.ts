@@ -194,7 +194,11 @@ export class WasmRuntime {
     if (count <= 0) return;
     grain = Math.max(1, Math.ceil(grain));
     if (this.#workers.length === 0 || count <= grain) {
-      for (let start = 0; start < count; start += grain) fn(...args, start, Math.min(count, start + grain));
+      try {
+        for (let start = 0; start < count; start += grain) fn(...args, start, Math.min(count, start + grain));
+      } catch (e) {
+        throw new Error(`wasm: kernel ${name} failed: ${(e as Error).message}`);
+      }
       return;
     }
     if (args.length > MAX_ARGS) {
@@ -211,13 +215,21 @@ export class WasmRuntime {
     Atomics.store(c, ERROR, 0);
     Atomics.add(c, SEQ, 1);
     Atomics.notify(c, SEQ);
-    runChunks(c, fn, args);
+    let failure: Error | null = null;
+    try {
+      runChunks(c, fn, args);
+    } catch (e) {
+      failure = e as Error;
+      Atomics.store(c, NEXT, count); // no thread takes another chunk
+    }
+    // Wait for every worker even after a failure: the next job must not start while one still runs.
     const all = this.#workers.length;
     for (let done = Atomics.load(c, DONE); done < all; done = Atomics.load(c, DONE)) {
       Atomics.wait(c, DONE, done);
     }
+    if (failure) throw new Error(`wasm: kernel ${name} failed: ${failure.message}`);
     if (Atomics.load(c, ERROR)) {
-      throw new Error(`wasm: kernel ${name} failed on a worker thread (see its error above)`);
+      throw new Error(`wasm: kernel ${name} failed on a worker thread (its error is above)`);
     }
   }
 
@@ -240,4 +252,4 @@ export function runChunks(c: Int32Array, fn: (...args: number[]) => number, args
   }
 }
 
-export const CONTROL = { SEQ, QUIT, FN, NARGS, DONE, ERROR, ARGS_AT, MAX_ARGS };
+export const CONTROL = { SEQ, QUIT, FN, NARGS, COUNT, NEXT, DONE, ERROR, ARGS_AT, MAX_ARGS };

@@ -14,7 +14,7 @@ const exports = new WebAssembly.Instance(module, { env: { memory }, math: MATH_I
   string,
   (...args: number[]) => number
 >;
-const { SEQ, QUIT, FN, NARGS, DONE, ERROR, ARGS_AT, MAX_ARGS } = CONTROL;
+const { SEQ, QUIT, FN, NARGS, COUNT, NEXT, DONE, ERROR, ARGS_AT, MAX_ARGS } = CONTROL;
 const control = new Int32Array(memory.buffer, 0, 16);
 // Read the job counter before saying ready, so a job posted right after is not missed.
 let seen = Atomics.load(control, SEQ);
@@ -29,6 +29,7 @@ for (;;) {
   } catch (e) {
     console.error(`wasm worker: ${(e as Error).stack ?? e}`);
     Atomics.store(control, ERROR, 1);
+    Atomics.store(control, NEXT, control[COUNT]); // no thread takes another chunk
   }
   Atomics.add(control, DONE, 1);
   Atomics.notify(control, DONE);

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { basename, extname, join } from "node:path";
 import type { DeviceName } from "../engine/backend.ts";
 import "../backends.ts";
-import { deviceNames, openDevice } from "../engine/device.ts";
+import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
 import { readImageFile, writePngFile } from "../data/image_file.ts";
 import { type Detector, loadDetector, RESIDUAL_KINDS, type ResidualKind } from "../detect/detector.ts";
 import { heatMapOverlay } from "../detect/heat_map.ts";
@@ -33,6 +33,7 @@ Options
   --device NAME               auto (default: the fastest device on this machine) or ${
   deviceNames().join(", ")
 }
+  --threads N                 threads for a CPU-side device (default: every core)
   --help                      this text
 
 Examples
@@ -49,6 +50,7 @@ export interface DetectOptions {
   residual: ResidualKind;
   out: string;
   device: DeviceName;
+  threads: number | undefined;
 }
 
 export interface DetectedImage {
@@ -71,6 +73,7 @@ export function parseDetectArgs(args: string[]): DetectOptions | null {
         residual: { type: "string", default: "ssim" },
         out: { type: "string", default: "runs/detect" },
         device: { type: "string", default: "auto" },
+        threads: { type: "string" },
         help: { type: "boolean" },
       },
     }));
@@ -92,7 +95,21 @@ export function parseDetectArgs(args: string[]): DetectOptions | null {
   if (threshold !== null && !(threshold > 0 && Number.isFinite(threshold))) {
     throw new UsageError(`--threshold is ${values.threshold}, expected a positive number`);
   }
-  return { weights: values.weights, images: values.image, threshold, residual, out: values.out, device };
+  let threads;
+  try {
+    threads = parseThreads(values.threads);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    weights: values.weights,
+    images: values.image,
+    threshold,
+    residual,
+    out: values.out,
+    device,
+    threads,
+  };
 }
 
 function chooseThreshold(options: DetectOptions, detector: Detector): number {
@@ -128,6 +145,7 @@ export async function detect(
   print: (line: string) => void,
 ): Promise<DetectedImage[]> {
   const stems = outputStems(options.images);
+  setDeviceOptions({ threads: options.threads });
   const device = await openDevice(options.device, print);
   const detector = await loadDetector(options.weights, device);
   try {

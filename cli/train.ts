@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import type { DeviceName, Sampler } from "../engine/backend.ts";
 import "../backends.ts";
-import { deviceNames, openDevice } from "../engine/device.ts";
+import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
 import type { ClassSet } from "../data/class_set.ts";
 import { loadClassFolder } from "../data/mvtec_folder.ts";
 import { prepareTrainingSets } from "../data/prepare.ts";
@@ -16,7 +16,7 @@ import { configurationNamed } from "../train/configurations.ts";
 
 export const HELP = `deno task train --config FILE [--resume] [--device auto|${
   deviceNames().join("|")
-}] [--out DIR]
+}] [--threads N] [--out DIR]
 
 Trains one model as the JSON file says, with a progress bar on stderr, a checkpoint after every epoch and
 per-epoch losses in DIR/log.jsonl; DIR/weights.safetensors and DIR/result.json are written at the end.
@@ -34,6 +34,8 @@ Config fields (defaults in brackets)
   channels [the class's]   latent [100]   sampler ["exact"; "naive" is the TF STN sampler]
   device ["auto"]
   spreadCopies   rotated copies of a held-out patch for the orientation spread (pretrain) [36]
+
+--threads N sets the threads of a CPU-side device (default: every core, ${navigator.hardwareConcurrency} here).
 
 Example
   {"class": "screw", "run": "pretrain", "out": "runs/screw-stn", "epochs": 4}
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
       config: { type: "string" },
       resume: { type: "boolean", default: false },
       device: { type: "string" },
+      threads: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -144,6 +147,7 @@ async function main(): Promise<void> {
   const out = values.out ?? config.out;
   const deviceName = values.device ?? config.device;
   if (!FIELDS.device[0](deviceName)) throw new Error(`--device ${deviceName}, expected ${FIELDS.device[1]}`);
+  setDeviceOptions({ threads: parseThreads(values.threads) });
   const device = await openDevice(deviceName as string);
   const set = await classSet(config.class);
   const { train, validation } = await prepareTrainingSets(set, {

@@ -102,3 +102,13 @@ export async function openDevice(
   print(why);
   return device;
 }
+
+/** The value of a `--threads N` option: a whole number ≥ 1, or undefined when not given. */
+export function parseThreads(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1) {
+    throw new Error(`--threads ${value}: expected a whole number >= 1`);
+  }
+  return n;
+}

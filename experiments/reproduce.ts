@@ -5,7 +5,7 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { DeviceName } from "../engine/backend.ts";
 import "../backends.ts";
-import { deviceNames, openDevice } from "../engine/device.ts";
+import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
 import { SYNTHETIC_CLASSES, syntheticClass } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
 import type { ClassSet } from "../data/class_set.ts";
@@ -33,6 +33,7 @@ Options:
   --classes LIST   comma-separated subset of the classes (default: all)
   --seeds LIST     comma-separated seeds (default: the preset's)
   --device NAME    auto (default: the fastest device here) or ${deviceNames().join(", ")}
+  --threads N      threads for a CPU-side device (default: every core, ${navigator.hardwareConcurrency} here)
   --out DIR        output folder (default: runs/<timestamp>)
   --resume         continue an interrupted reproduce in --out, skipping finished runs
   --plan           print the protocol as one command per run, and exit
@@ -56,6 +57,7 @@ interface Options {
   classes: string[] | null;
   seeds: number[] | null;
   device: DeviceName;
+  threads: number | undefined;
   out: string | null;
   resume: boolean;
   plan: boolean;
@@ -81,6 +83,7 @@ function optionsOf(args: string[]): Options | null {
       classes: { type: "string" },
       seeds: { type: "string" },
       device: { type: "string", default: "auto" },
+      threads: { type: "string" },
       out: { type: "string" },
       resume: { type: "boolean", default: false },
       plan: { type: "boolean", default: false },
@@ -108,6 +111,7 @@ function optionsOf(args: string[]): Options | null {
     classes: values.classes?.split(",").map((s) => s.trim()) ?? null,
     seeds: seeds ?? null,
     device: values.device!,
+    threads: parseThreads(values.threads),
     out: values.out ?? null,
     resume: values.resume!,
     plan: values.plan!,
@@ -200,6 +204,7 @@ async function main(args: string[]): Promise<void> {
   const runs = planRuns(classes.names, seeds);
   if (o.plan) return console.log(planCommands(o, out, runs).join("\n"));
 
+  setDeviceOptions({ threads: o.threads });
   const device = await openDevice(o.device);
   const summary: ProtocolSummary = {
     preset: preset.name,

@@ -7,6 +7,7 @@ export * from "./engine/device.ts";
 export * from "./engine/random.ts";
 export * from "./engine/ops/index.ts";
 export * from "./engine/optim.ts";
+export { copyOnto } from "./engine/host.ts";
 export * from "./engine/init.ts";
 export * from "./engine/nn.ts";
 export * from "./engine/safetensors.ts";

@@ -7,7 +7,7 @@
  * arrays (name, type, element count), padding to a multiple of 4 bytes, then the arrays' bytes in order.
  */
 import { join } from "node:path";
-import type { PatchSet } from "./prepare.ts";
+import type { PatchSet } from "./patch_set.ts";
 
 /** Bump when the preparation changes in a way the key cannot see, so stale entries are not reused. */
 const FORMAT_VERSION = 1;

@@ -13,24 +13,10 @@ import type { ClassSample, ClassSet } from "./class_set.ts";
 import { createImage, type Image } from "./image.ts";
 import { Random } from "../engine/random.ts";
 import { cachedPatchSets, cacheKey, DEFAULT_CACHE_DIR } from "./patch_cache.ts";
+import type { PatchSet } from "./patch_set.ts";
 import { crop, resize, rotate, zeroPad } from "./transform.ts";
 
-/** N patches of size x size with `channels` channels, channels-first, patch after patch. */
-export interface PatchSet {
-  n: number;
-  channels: 1 | 3;
-  size: number;
-  /** N * channels * size * size, values in [0, 1]. */
-  images: Float32Array;
-  /** N * size * size: 1 where real (non-padding) content lies after padding and rotation. */
-  content: Uint8Array;
-  /** N: the rotation applied, in degrees, in the convention of transform.ts's `rotate` (0 for test patches). */
-  angles: Float32Array;
-  /** N * size * size: the defect mask (test sets only). */
-  defects?: Uint8Array;
-  /** N: index into ClassSet.test of the image each patch came from (test sets only). */
-  imageIndex?: Int32Array;
-}
+export type { PatchSet };
 
 export interface Geometry {
   /** Side the source images are first resized to (256). */

@@ -9,7 +9,7 @@ import { noGrad, tidy } from "../engine/tensor.ts";
 import { type Image, toChannels } from "../data/image.ts";
 import { PAPER_GEOMETRY } from "../data/prepare.ts";
 import { l2Residual, ssimResidual } from "../eval/residual.ts";
-import { validSsimMap } from "../experiments/evaluate.ts";
+import { validSsimMap } from "../eval/ssim_map.ts";
 import type { Detector, ResidualKind } from "./detector.ts";
 import { stitchMaps, tileImage } from "./tiling.ts";
 
@@ -32,7 +32,7 @@ export async function residualMap(
   const output = Float32Array.from(await reconstructed.data());
   reconstructed.dispose();
   const maps = kind === "ssim"
-    ? ssimResidual(await validSsimMap({ shape, input: images, output, content }, device), shape, content)
+    ? ssimResidual(await validSsimMap({ shape, input: images, output }, device), shape, content)
     : l2Residual(images, output, shape, content);
   return stitchMaps(maps, span, geometry, image.width, image.height);
 }

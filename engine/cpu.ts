@@ -14,7 +14,7 @@ import { filter2dCpu } from "./ops/filter2d.ts";
 import { maxPoolCpu } from "./ops/max_pool.ts";
 import { interpolateCpu } from "./ops/interpolate.ts";
 import { gridSampleCpu } from "./ops/grid_sample.ts";
-import { adamCpu } from "./optim.ts";
+import { adamCpu } from "./ops/adam.ts";
 
 export const cpu: Backend = {
   name: "cpu",

@@ -1,6 +1,6 @@
 /** Host (CPU) arrays behind tensors: the CPU backend and the CPU reference kernels build on these. */
 import type { DType, Shape, TypedData } from "./backend.ts";
-import { Storage, Tensor } from "./tensor.ts";
+import { shapeEquals, shapeString, Storage, Tensor } from "./tensor.ts";
 
 export function newArray(dtype: DType, n: number): TypedData {
   return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
@@ -24,4 +24,18 @@ export function stridesOf(shape: Shape): number[] {
     acc *= shape[i];
   }
   return s;
+}
+
+/**
+ * A copy of `source` (any device or dtype) with the device and dtype of `like`, which it must match
+ * in shape; `name` is the tensor's name in the error. Loading checkpoints (modules and optimisers)
+ * goes through it.
+ */
+export async function copyOnto(source: Tensor, like: Tensor, name: string): Promise<Tensor> {
+  if (!shapeEquals(source.shape, like.shape)) {
+    throw new Error(`${name} is ${shapeString(source.shape)}, expected ${shapeString(like.shape)}`);
+  }
+  const data = newArray(like.dtype, like.size);
+  data.set(await source.data());
+  return like.device.fromData(data, like.shape);
 }

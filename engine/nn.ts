@@ -11,7 +11,7 @@
 import type { Shape } from "./backend.ts";
 import type { TensorOptions } from "./create.ts";
 import { defaultParameters } from "./init.ts";
-import { copyOnto } from "./optim.ts";
+import { copyOnto } from "./host.ts";
 import {
   conv2d,
   convTranspose2d,

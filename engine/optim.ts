@@ -2,50 +2,18 @@
  * Optimisers with torch.optim semantics. Weight decay is L2 regularisation added to the gradient
  * (g ← g + λp), not decoupled as in AdamW.
  *
- * Adam (Kingma & Ba, bias-corrected), per parameter with its own step count t:
- *   m ← β₁m + (1 − β₁)g        v ← β₂v + (1 − β₂)g²
- *   p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+ * Adam (Kingma & Ba, bias-corrected), per parameter with its own step count t: the kernel and its
+ * formula are in `ops/adam.ts`.
  * SGD with momentum μ (dampening 0, no Nesterov):
  *   b ← μb + g                  p ← p − lr·b
  *
  * `state()` names tensors as torch's optimizer.state_dict()["state"] does ("0.exp_avg", "0.step"),
  * so a checkpoint can store them next to the weights.
  */
-import type { AdamHyper, Kernels } from "./backend.ts";
-import { newArray } from "./host.ts";
+import type { AdamHyper } from "./backend.ts";
+import { copyOnto } from "./host.ts";
 import { add, mul, sub } from "./ops/elementwise.ts";
-import { noGrad, shapeEquals, shapeString, type Tensor, tidy } from "./tensor.ts";
-
-export const adamCpu: Pick<Kernels, "adam"> = {
-  adam(params, grads, m, v, { lr, beta1, beta2, eps, weightDecay, step }) {
-    const stepSize = lr / (1 - beta1 ** step);
-    const rootCorrection2 = Math.sqrt(1 - beta2 ** step);
-    params.forEach((p, k) => {
-      const ps = p.cpuData(), gs = grads[k].cpuData(), ms = m[k].cpuData(), vs = v[k].cpuData();
-      for (let i = 0; i < ps.length; i++) {
-        const g = gs[i] + weightDecay * ps[i];
-        ms[i] = beta1 * ms[i] + (1 - beta1) * g;
-        vs[i] = beta2 * vs[i] + (1 - beta2) * g * g;
-        ps[i] -= (stepSize * ms[i]) / (Math.sqrt(vs[i]) / rootCorrection2 + eps);
-      }
-    });
-  },
-};
-
-/**
- * A copy of `source` (any device or dtype) with the device and dtype of `like`, which it must match
- * in shape; `name` is the tensor's name in the error. Loading checkpoints (here and in nn.ts) goes
- * through it. This file imports nothing that reaches the default device, since engine/cpu.ts
- * imports it for `adamCpu`.
- */
-export async function copyOnto(source: Tensor, like: Tensor, name: string): Promise<Tensor> {
-  if (!shapeEquals(source.shape, like.shape)) {
-    throw new Error(`${name} is ${shapeString(source.shape)}, expected ${shapeString(like.shape)}`);
-  }
-  const data = newArray(like.dtype, like.size);
-  data.set(await source.data());
-  return like.device.fromData(data, like.shape);
-}
+import { noGrad, type Tensor, tidy } from "./tensor.ts";
 
 function expectFinite(optimiser: string, name: string, value: number, bound: "> 0" | ">= 0"): void {
   if (!(Number.isFinite(value) && (bound === "> 0" ? value > 0 : value >= 0))) {

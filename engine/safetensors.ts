@@ -11,6 +11,7 @@
  */
 import type { Backend, DType, Shape, TypedData } from "./backend.ts";
 import { tensor } from "./create.ts";
+import { writeFileAtomic } from "./atomic_write.ts";
 import { newArray } from "./host.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -171,9 +172,7 @@ export async function saveSafetensors(
   for (const [name, t] of Object.entries(tensors)) {
     host[name] = { dtype: t.dtype, shape: t.shape, data: await t.data() };
   }
-  const partial = `${path}.partial`;
-  await Deno.writeFile(partial, encodeSafetensors(host, metadata));
-  await Deno.rename(partial, path);
+  await writeFileAtomic(path, encodeSafetensors(host, metadata));
 }
 
 /** Read `path` into tensors on `device` (the default device unless given). */

@@ -1,6 +1,6 @@
 /** The evaluation's public surface: residual maps, reconstruction and detection figures, rankings, seeds. */
 export { l2Residual, type ResidualOptions, ssimResidual } from "./residual.ts";
-export { validSsimOf } from "./ssim_map.ts";
+export { validSsimMap, validSsimOf } from "./ssim_map.ts";
 export type { BatchShape } from "./image_batch.ts";
 export { meanSsim, reconstructionMse } from "./reconstruction.ts";
 export { type DefectMap, defectMapsOfBatch } from "./defect_maps.ts";

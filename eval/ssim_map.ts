@@ -4,6 +4,8 @@
  * Evaluation reads it at H x W, so it is padded back with zeros; the content region must lie inside
  * the valid part (our 128x128 patches keep a ~90 px content square in the centre).
  */
+import type { Backend } from "../engine/backend.ts";
+import { tensor } from "../engine/create.ts";
 import { ssimMap } from "../engine/ops/ssim.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { type BatchShape, checkBatch } from "./image_batch.ts";
@@ -44,4 +46,27 @@ export async function validSsimOf(input: Tensor, output: Tensor, dataRange = 1):
   const values = Float32Array.from(await map.data());
   map.dispose();
   return values;
+}
+
+/**
+ * The valid SSIM map [N, C, H-10, W-10] of `input` against `output` (both [N, C, H, W] float arrays), computed
+ * on `device` in batches of `batch` patches.
+ */
+export async function validSsimMap(
+  { shape, input, output }: { shape: BatchShape; input: Float32Array; output: Float32Array },
+  device: Backend,
+  batch = 16,
+): Promise<Float32Array> {
+  const [n, c, h, w] = shape;
+  const plane = c * h * w, validPlane = c * (h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER);
+  const out = new Float32Array(n * validPlane);
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    const x = tensor(input.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
+    const y = tensor(output.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
+    out.set(await validSsimOf(x, y), i * validPlane);
+    x.dispose();
+    y.dispose();
+  }
+  return out;
 }

@@ -4,13 +4,12 @@
  * The SSIM map comes from the engine (on the run's device); everything after it is typed arrays.
  */
 import type { Backend } from "../engine/backend.ts";
-import { tensor } from "../engine/create.ts";
 import type { DefectMap } from "../eval/defect_maps.ts";
 import { evaluateDetection } from "../eval/detection.ts";
 import type { BatchShape } from "../eval/image_batch.ts";
 import { meanSsim, reconstructionMse } from "../eval/reconstruction.ts";
 import { l2Residual, ssimResidual } from "../eval/residual.ts";
-import { validSsimOf } from "../eval/ssim_map.ts";
+import { validSsimMap } from "../eval/ssim_map.ts";
 import type { DetectionFigures } from "./results.ts";
 
 /** Inputs and their decoded, inverse-transformed reconstructions, with content (and defect) masks. */
@@ -23,22 +22,6 @@ export interface Reconstructions {
   defects?: Uint8Array;
   /** Source image of each patch: the patches of one image form one map for image-level scores. */
   imageIndex?: Int32Array;
-}
-
-/** The valid SSIM map [N, C, H-10, W-10] of input against output, computed on `device` in batches. */
-export async function validSsimMap(r: Reconstructions, device: Backend, batch = 16): Promise<Float32Array> {
-  const [n, c, h, w] = r.shape;
-  const plane = c * h * w, validPlane = c * (h - 10) * (w - 10);
-  const out = new Float32Array(n * validPlane);
-  for (let i = 0; i < n; i += batch) {
-    const m = Math.min(batch, n - i);
-    const x = tensor(r.input.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
-    const y = tensor(r.output.subarray(i * plane, (i + m) * plane), [m, c, h, w], { device });
-    out.set(await validSsimOf(x, y), i * validPlane);
-    x.dispose();
-    y.dispose();
-  }
-  return out;
 }
 
 export async function reconstructionQuality(

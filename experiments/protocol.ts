@@ -15,7 +15,7 @@ import { type ClassSet, GOOD } from "../data/class_set.ts";
 import { writePngFile } from "../data/image_file.ts";
 import { type PatchSet, prepareTestSet, prepareTrainingSets } from "../data/prepare.ts";
 import { storeDetectionSettings } from "../detect/detector.ts";
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
 import { detection, reconstructionQuality, type Reconstructions } from "./evaluate.ts";
 import { exampleGrid, mostDefective } from "./example_grid.ts";
 import { samplerRoundTrip } from "./fig4.ts";

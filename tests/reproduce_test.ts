@@ -11,7 +11,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 async function reproduce(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-webgpu", join(ROOT, "experiments/reproduce.ts"), ...args],
+    args: ["run", "-A", "--unstable-webgpu", join(ROOT, "cli/reproduce.ts"), ...args],
     cwd: ROOT,
   }).output();
   const text = new TextDecoder();

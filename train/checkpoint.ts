@@ -10,6 +10,7 @@
  * itself by a rename. A run killed at any moment therefore leaves the previous checkpoint intact and named.
  */
 import { join } from "node:path";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
 import type { Backend } from "../engine/backend.ts";
 import type { Module } from "../engine/nn.ts";
 import type { Adam } from "../engine/optim.ts";
@@ -30,13 +31,6 @@ interface Pointer {
 }
 
 const POINTER = "checkpoint.json";
-
-/** Writes `text` to `path` through a temporary file and a rename, so readers see the old or the new text. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const partial = `${path}.partial`;
-  await Deno.writeTextFile(partial, text);
-  await Deno.rename(partial, path);
-}
 
 async function removeIfPresent(path: string): Promise<void> {
   await Deno.remove(path, { recursive: true }).catch((e) => {

@@ -17,16 +17,11 @@ import type { Module } from "../engine/nn.ts";
 import { concat, mul, reshape } from "../engine/ops/index.ts";
 import type { Adam } from "../engine/optim.ts";
 import { Random } from "../engine/random.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
 import { saveSafetensors } from "../engine/safetensors.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import type { PatchSet } from "../data/prepare.ts";
-import {
-  currentCheckpoint,
-  loadCheckpoint,
-  saveCheckpoint,
-  type TrainingState,
-  writeFileAtomic,
-} from "./checkpoint.ts";
+import { currentCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from "./checkpoint.ts";
 import type { Objective } from "./objectives.ts";
 import { batchesOf, patchBatch } from "./patch_batch.ts";
 import { ProgressBar } from "./progress.ts";

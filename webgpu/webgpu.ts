@@ -14,7 +14,7 @@ import { filter2dGpu } from "./filter2d.ts";
 import { interpolateGpu } from "./interpolate.ts";
 import { gridSampleGpu } from "./grid_sample.ts";
 import { matmulGpu } from "./matmul.ts";
-import { adamGpu } from "./optim.ts";
+import { adamGpu } from "./adam.ts";
 import { conv2dGpu } from "./conv2d.ts";
 
 /** Why there is no adapter and how to get one. */

@@ -1,5 +1,5 @@
 /**
- * Adam as one fused kernel (torch.optim.Adam, the formula of engine/optim.ts):
+ * Adam as one fused kernel (torch.optim.Adam, the formula of engine/ops/adam.ts):
  *   g ← g + wd·p;  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  p ← p − (lr / (1−β1^t)) m / (√v / √(1−β2^t) + ε)
  * One dispatch updates several parameters (4 buffers each, as many as the adapter binds, at most
  * MAX_RANK): the thread's flat index is located among the parameters' cumulative sizes, and each

@@ -11,8 +11,8 @@ import { openValidatedClassFolder } from "../data/validate_folder.ts";
 import type { ClassSet } from "../data/class_set.ts";
 import { writeReport } from "../report/html.ts";
 import { formatDuration } from "../train/progress.ts";
-import { writeFileAtomic } from "../train/checkpoint.ts";
-import { presetNamed, PRESETS } from "./presets.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
+import { presetNamed, PRESETS } from "../experiments/presets.ts";
 import {
   DataOfClass,
   executeRun,
@@ -20,8 +20,8 @@ import {
   type ProtocolContext,
   readResult,
   type RunSpec,
-} from "./protocol.ts";
-import type { ProtocolSummary, RunResult } from "./results.ts";
+} from "../experiments/protocol.ts";
+import type { ProtocolSummary, RunResult } from "../experiments/results.ts";
 
 const HELP = `deno task reproduce [options]
 

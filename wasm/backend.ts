@@ -10,23 +10,8 @@ import { hasRelaxedSimd, WasmRuntime } from "./runtime.ts";
 import { elementwiseWasm, elementwiseWat } from "./elementwise.ts";
 import { reduceWasm, reduceWat } from "./reduce.ts";
 import { shapeWasm } from "./shape.ts";
-import { optimWasm, optimWat } from "./optim.ts";
-
-export interface WasmStorage {
-  ptr: number;
-  bytes: number;
-}
-
-/** What an op file's kernels need: the runtime, new tensors and their addresses. */
-export interface WasmContext {
-  readonly runtime: WasmRuntime;
-  /** Whether the GEMM micro-kernels use f32x4.relaxed_madd (else mul + add). */
-  readonly relaxed: boolean;
-  /** A new float32 tensor of `shape` with undefined contents. */
-  empty(shape: Shape): Tensor;
-  /** The byte address of a tensor's data in the memory. */
-  ptr(x: Tensor): number;
-}
+import { adamWasm, adamWat } from "./adam.ts";
+import type { WasmContext, WasmStorage } from "./context.ts";
 
 export interface WasmBackend extends Backend, WasmContext {}
 
@@ -39,7 +24,7 @@ export interface WasmOptions {
 
 /** The WAT functions of every op, for the kernels' features. */
 function kernelFunctions(_relaxed: boolean): string[] {
-  return [...elementwiseWat(), ...reduceWat(), ...optimWat()];
+  return [...elementwiseWat(), ...reduceWat(), ...adamWat()];
 }
 
 // WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
@@ -118,7 +103,7 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...elementwiseWasm(ctx),
     ...reduceWasm(ctx),
     ...shapeWasm(ctx),
-    ...optimWasm(ctx),
+    ...adamWasm(ctx),
     ...UNWRITTEN,
   };
   return be;

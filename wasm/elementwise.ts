@@ -7,7 +7,7 @@
 import type { BinaryOp, Kernels, UnaryOp, UnaryParams } from "../engine/backend.ts";
 import { broadcastShape, broadcastStrides } from "../engine/ops/elementwise.ts";
 import { stridesOf } from "../engine/host.ts";
-import type { WasmContext } from "./backend.ts";
+import type { WasmContext } from "./context.ts";
 import { forEachPiece, rowGrain, stridedArgs, stridedKernel, stridedPlan } from "./strided.ts";
 import { at, elementLoop, kernel } from "./wat.ts";
 

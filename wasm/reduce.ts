@@ -9,7 +9,7 @@
 import type { Kernels, Shape } from "../engine/backend.ts";
 import { stridesOf } from "../engine/host.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import type { WasmContext } from "./backend.ts";
+import type { WasmContext } from "./context.ts";
 import { forEachPiece, rowGrain, stridedArgs, stridedKernel, stridedPlan } from "./strided.ts";
 import { at, forLoop, kernel } from "./wat.ts";
 

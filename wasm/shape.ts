@@ -4,7 +4,7 @@
  */
 import type { Kernels } from "../engine/backend.ts";
 import { stridesOf } from "../engine/host.ts";
-import type { WasmContext } from "./backend.ts";
+import type { WasmContext } from "./context.ts";
 import { copyView } from "./reduce.ts";
 
 export function shapeWasm(be: WasmContext): Pick<Kernels, "window"> {

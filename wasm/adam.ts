@@ -5,7 +5,7 @@
  * 1 − β1 and 1 − β2 come from the host in float64: 1 − β2 in float32 would be off by 1.3e-5 relative.
  */
 import type { Kernels } from "../engine/backend.ts";
-import type { WasmContext } from "./backend.ts";
+import type { WasmContext } from "./context.ts";
 import { at, elementLoop, kernel } from "./wat.ts";
 
 const HYPER = [
@@ -38,7 +38,7 @@ function update(kind: "f32" | "f32x4"): string {
       (${kind}.add (${kind}.div (${kind}.sqrt (local.get $v${t})) ${h("rootCorrection2")}) ${h("eps")}))))`;
 }
 
-export function optimWat(): string[] {
+export function adamWat(): string[] {
   return [kernel("adam", {
     ints: ["p", "g", "m", "v"],
     floats: HYPER,
@@ -47,7 +47,7 @@ export function optimWat(): string[] {
   }, elementLoop(update("f32x4"), update("f32")))];
 }
 
-export function optimWasm(be: WasmContext): Pick<Kernels, "adam"> {
+export function adamWasm(be: WasmContext): Pick<Kernels, "adam"> {
   return {
     adam(params, grads, m, v, { lr, beta1, beta2, eps, weightDecay, step }) {
       const hyper = [

@@ -4,8 +4,8 @@
  *
  *   y[n,c,oh,ow] = Σ_{i,j} k[i,j] x[n,c, oh − padH + i, ow − padW + j]
  *
- * One kernel, parallel over output rows. Four outputs of a row at a time (f32x4) where the whole window
- * of all four lies inside the row, one at a time near the left and right borders; rows of the window
+ * One kernel, parallel over output rows. Eight, then four outputs of a row at a time (f32x4) where their
+ * whole windows lie inside the row, one at a time near the left and right borders; rows of the window
  * outside the image are skipped. Both paths add the taps in the same order (i, then j) with a float32
  * multiply and add each, so an output has the same bits whichever path computes it. The weights are
  * rounded to float32 and written to a scratch block for the call.
@@ -57,27 +57,45 @@ const SCALAR_OUTPUT = `(local.set $acc (f32.const 0))
 }
       (f32.store ${at(get("y"), `(i32.add (i32.mul ${get("r")} ${get("Wo")}) ${get("wo")})`)} ${get("acc")})`;
 
-/** Output columns $wo .. $wo + 3 of row $r, whose windows lie inside the row. */
-const VECTOR_OUTPUT = `(local.set $acc4 (v128.const f32x4 0 0 0 0))
+/**
+ * Output columns $wo .. $wo + 4·groups − 1 of row $r, whose windows lie inside the row: `groups` f32x4
+ * accumulators share each weight's splat. The tap loop walks pointers ($kp over the weights, $xp over the
+ * input row) instead of recomputing addresses.
+ */
+function vectorOutputs(groups: number): string {
+  const groupIndices = Array.from({ length: groups }, (_, m) => m);
+  return `${groupIndices.map((m) => `(local.set $acc${m} (v128.const f32x4 0 0 0 0))`).join(" ")}
       ${
-  forLoop(
-    "$i",
-    get("i0"),
-    get("i1"),
-    1,
     forLoop(
-      "$j",
-      "(i32.const 0)",
-      get("kw"),
+      "$i",
+      get("i0"),
+      get("i1"),
       1,
-      `(local.set $acc4 (f32x4.add ${get("acc4")}
-        (f32x4.mul (f32x4.splat ${weight(get("j"))}) (v128.load ${xAddress(get("wo"), get("j"))}))))`,
-    ),
-  )
+      `(local.set $xp ${xAddress(get("wo"), "(i32.const 0)")})
+        (local.set $kp ${at(get("k"), `(i32.mul ${get("i")} ${get("kw")})`)})
+        (local.set $kEnd ${at(get("kp"), get("kw"))})
+        (loop $taps
+          (local.set $weight (f32x4.splat (f32.load ${get("kp")})))
+          ${
+        groupIndices.map((m) =>
+          `(local.set $acc${m} (f32x4.add ${get(`acc${m}`)}
+            (f32x4.mul ${get("weight")} (v128.load offset=${16 * m} ${get("xp")}))))`
+        ).join("\n          ")
+      }
+          (local.set $kp (i32.add ${get("kp")} (i32.const 4)))
+          (local.set $xp (i32.add ${get("xp")} (i32.const 4)))
+          (br_if $taps (i32.lt_u ${get("kp")} ${get("kEnd")})))`,
+    )
+  }
+      ${
+    groupIndices.map((m) =>
+      `(v128.store offset=${16 * m} ${
+        at(get("y"), `(i32.add (i32.mul ${get("r")} ${get("Wo")}) ${get("wo")})`)
+      }
+        ${get(`acc${m}`)})`
+    ).join("\n      ")
+  }`;
 }
-      (v128.store ${at(get("y"), `(i32.add (i32.mul ${get("r")} ${get("Wo")}) ${get("wo")})`)} ${
-  get("acc4")
-})`;
 
 export function filter2dWat(): string[] {
   return [kernel(
@@ -86,7 +104,8 @@ export function filter2dWat(): string[] {
       ints: ["x", "k", "y", "H", "W", "Ho", "Wo", "kh", "kw", "padH", "padW"],
       locals: `(local $r i32) (local $oh i32) (local $rowBase i32) (local $i0 i32) (local $i1 i32)
         (local $lo i32) (local $hi i32) (local $wo i32) (local $i i32) (local $j i32) (local $j0 i32)
-        (local $j1 i32) (local $acc f32) (local $acc4 v128)`,
+        (local $j1 i32) (local $acc f32) (local $acc0 v128) (local $acc1 v128) (local $weight v128)
+        (local $xp i32) (local $kp i32) (local $kEnd i32)`,
     },
     forLoop(
       "$r",
@@ -108,7 +127,8 @@ export function filter2dWat(): string[] {
       (local.set $hi (select ${get("hi")} ${get("Wo")} (i32.lt_s ${get("hi")} ${get("Wo")})))
       (local.set $hi (select ${get("hi")} ${get("lo")} (i32.gt_s ${get("hi")} ${get("lo")})))
       ${forLoop("$wo", "(i32.const 0)", get("lo"), 1, SCALAR_OUTPUT)}
-      ${forLoop("$wo", get("lo"), get("hi"), 4, VECTOR_OUTPUT)}
+      ${forLoop("$wo", get("lo"), get("hi"), 8, vectorOutputs(2))}
+      ${forLoop("$wo", get("wo"), get("hi"), 4, vectorOutputs(1))}
       ${forLoop("$wo", get("wo"), get("Wo"), 1, SCALAR_OUTPUT)}`,
     ),
   )];

@@ -13,13 +13,14 @@
  *   pixels in pixel order.
  * - gridSample and its grid gradient: rows (n, i) of grid points. Each point's taps are computed once and
  *   used for every channel; the grid gradient sums channels in order, as the reference.
- * - The input gradient, a scatter in the maths, is parallel over (n, c) planes: one thread scatters a
- *   plane, grid points in order, into a float64 scratch plane, then rounds it into dL/dx. (The WebGPU
- *   twin bins and gathers because it has thousands of threads; here a plane per thread is enough.)
+ * - The input gradient, a scatter in the maths, is parallel over images n: one thread scatters all C
+ *   planes of an image, grid points in order, into a float64 scratch copy, then rounds it into dL/dx.
+ *   Each point's taps are computed once for the C planes. (The WebGPU twin bins and gathers because it
+ *   has thousands of threads; a batch of 16 images is enough for a CPU's.)
  */
 import type { Kernels, Sampler } from "../engine/backend.ts";
 import type { WasmContext } from "./backend.ts";
-import { at, forLoop, kernel } from "./wat.ts";
+import { at, forLoop, integralToI32, kernel } from "./wat.ts";
 
 const get = (name: string) => `(local.get $${name})`;
 const f64 = (i: string) => `(f64.convert_i32_u ${i})`;
@@ -48,8 +49,8 @@ const baseCoordinate = (j: string, size: string) =>
 function axisTaps(sampler: Sampler, a: string, size: string): string {
   const n = f64(get(size)), g1 = `(f64.add ${get(`g${a}`)} (f64.const 1))`;
   const taps = sampler === "naive"
-    ? `(local.set $${a}Scale (f64.div ${n} (f64.const 2)))
-    (local.set $pos (f64.div (f64.mul ${g1} ${n}) (f64.const 2)))
+    ? `(local.set $${a}Scale (f64.mul ${n} (f64.const 0.5)))
+    (local.set $pos (f64.mul (f64.mul ${g1} ${n}) (f64.const 0.5)))
     (local.set $floor (f64.floor ${get("pos")}))
     (local.set $${a}0 (f64.min (f64.max ${get("floor")} (f64.const 0)) (f64.sub ${n} (f64.const 1))))
     (local.set $${a}1 (f64.min (f64.max (f64.add ${get("floor")} (f64.const 1)) (f64.const 0))
@@ -57,11 +58,11 @@ function axisTaps(sampler: Sampler, a: string, size: string): string {
     (local.set $${a}w0 (f64.sub ${get(`${a}1`)} ${get("pos")}))
     (local.set $${a}w1 (f64.sub ${get("pos")} ${get(`${a}0`)}))`
     : `(local.set $${a}Scale (if (result f64) ${get("align")}
-      (then (f64.div (f64.sub ${n} (f64.const 1)) (f64.const 2)))
-      (else (f64.div ${n} (f64.const 2)))))
+      (then (f64.mul (f64.sub ${n} (f64.const 1)) (f64.const 0.5)))
+      (else (f64.mul ${n} (f64.const 0.5)))))
     (local.set $pos (if (result f64) ${get("align")}
       (then (f64.mul ${g1} ${get(`${a}Scale`)}))
-      (else (f64.div (f64.sub (f64.mul ${g1} ${n}) (f64.const 1)) (f64.const 2)))))
+      (else (f64.mul (f64.sub (f64.mul ${g1} ${n}) (f64.const 1)) (f64.const 0.5)))))
     (local.set $${a}0 (f64.floor ${get("pos")}))
     (local.set $${a}1 (f64.add ${get(`${a}0`)} (f64.const 1)))
     (local.set $${a}w0 (f64.sub (f64.add ${get(`${a}0`)} (f64.const 1)) ${get("pos")}))
@@ -70,7 +71,7 @@ function axisTaps(sampler: Sampler, a: string, size: string): string {
     `(local.set $${a}in${k} (i32.and (f64.ge ${get(`${a}${k}`)} (f64.const 0)) (f64.lt ${
       get(`${a}${k}`)
     } ${n})))
-    (local.set $${a}i${k} (i32.trunc_sat_f64_s ${get(`${a}${k}`)}))`;
+    (local.set $${a}i${k} ${integralToI32(get(`${a}${k}`))})`;
   return `${taps}
     ${inside(0)}
     ${inside(1)}`;
@@ -191,25 +192,24 @@ function samplerWat(sampler: Sampler): string[] {
       (f32.store ${at(get("gGrid"), `(i32.add (i32.shl ${get("q")} (i32.const 1)) (i32.const 1))`)}
         (f32.demote_f64 (f64.mul ${get("dv")} ${get("vScale")})))`),
   );
-  // Items are (n, c) planes; `sums` holds one float64 scratch plane of H·W per plane.
-  const pixels = `(i32.mul ${get("H")} ${get("W")})`;
+  // Items are images n; `sums` holds a float64 scratch copy of dL/dx. Each point's taps serve all C planes.
+  const image = `(i32.mul (i32.mul ${get("n")} ${get("C")}) (i32.mul ${get("H")} ${get("W")}))`;
+  const imageSize = `(i32.mul ${get("C")} (i32.mul ${get("H")} ${get("W")}))`;
   const inputGrad = kernel(
     `grid_sample_grad_x_${sampler}`,
     { ints: ["gy", "grid", "gx", "sums", "C", "H", "W", "points", "align"], locals: LOCALS },
     forLoop(
-      "$plane",
+      "$n",
       get("start"),
       get("end"),
       1,
-      `(local.set $n (i32.div_u ${get("plane")} ${get("C")}))
-      (local.set $base (i32.mul ${get("plane")} ${pixels}))
-      ${
+      `${
         forLoop(
           "$i",
-          "(i32.const 0)",
-          pixels,
+          image,
+          `(i32.add ${image} ${imageSize})`,
           1,
-          `(f64.store ${at64(get("sums"), `(i32.add ${get("base")} ${get("i")})`)} (f64.const 0))`,
+          `(f64.store ${at64(get("sums"), get("i"))} (f64.const 0))`,
         )
       }
       ${
@@ -220,28 +220,31 @@ function samplerWat(sampler: Sampler): string[] {
           1,
           `(local.set $q (i32.add (i32.mul ${get("n")} ${get("points")}) ${get("p")}))
         ${pointTaps(sampler)}
-        (local.set $g ${
-            load64(get("gy"), `(i32.add (i32.mul ${get("plane")} ${get("points")}) ${get("p")})`)
-          })
         ${
-            TAPS.map(({ name }) =>
-              `(if ${get(`in${name}`)} (then
-          (local.set $addr ${at64(get("sums"), `(i32.add ${get("base")} ${get(`o${name}`)})`)})
-          (f64.store ${get("addr")} (f64.add (f64.load ${get("addr")}) (f64.mul ${get(`a${name}`)} ${
-                get("g")
-              })))))`
-            ).join("\n        ")
+            overChannels(
+              `(local.set $g ${
+                load64(get("gy"), `(i32.add (i32.mul ${get("plane")} ${get("points")}) ${get("p")})`)
+              })
+          ${
+                TAPS.map(({ name }) =>
+                  `(if ${get(`in${name}`)} (then
+            (local.set $addr ${at64(get("sums"), `(i32.add ${get("base")} ${get(`o${name}`)})`)})
+            (f64.store ${get("addr")} (f64.add (f64.load ${get("addr")}) (f64.mul ${get(`a${name}`)} ${
+                    get("g")
+                  })))))`
+                ).join("\n          ")
+              }`,
+            )
           }`,
         )
       }
       ${
         forLoop(
           "$i",
-          "(i32.const 0)",
-          pixels,
+          image,
+          `(i32.add ${image} ${imageSize})`,
           1,
-          `(f32.store ${at(get("gx"), `(i32.add ${get("base")} ${get("i")})`)}
-          (f32.demote_f64 (f64.load ${at64(get("sums"), `(i32.add ${get("base")} ${get("i")})`)})))`,
+          `(f32.store ${at(get("gx"), get("i"))} (f32.demote_f64 (f64.load ${at64(get("sums"), get("i"))})))`,
         )
       }`,
     ),
@@ -397,8 +400,8 @@ export function gridSampleWasm(be: WasmContext): Pick<Kernels, SamplerKernels> {
           rt.run(
             `grid_sample_grad_x_${sampler}`,
             [be.ptr(gy), be.ptr(grid), be.ptr(gx), sums, C, H, W, Ho * Wo, align],
-            N * C,
-            grain(H * W + Ho * Wo),
+            N,
+            grain(C * (H * W + Ho * Wo)),
           );
         } finally {
           rt.free(sums, bytes);

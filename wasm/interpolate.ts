@@ -15,7 +15,7 @@
  */
 import type { Kernels } from "../engine/backend.ts";
 import type { WasmContext } from "./backend.ts";
-import { at, forLoop, kernel } from "./wat.ts";
+import { at, forLoop, integralToI32, kernel } from "./wat.ts";
 
 const get = (name: string) => `(local.get $${name})`;
 const f64 = (i: string) => `(f64.convert_i32_u ${i})`;
@@ -38,7 +38,7 @@ const tap = (axis: string, o: string, inSize: string) =>
     (then (f64.mul ${f64(o)} ${get(`${axis}Scale`)}))
     (else (f64.max (f64.const 0)
       (f64.sub (f64.mul (f64.add ${f64(o)} (f64.const 0.5)) ${get(`${axis}Scale`)}) (f64.const 0.5))))))
-  (local.set $${axis}Lo (i32.trunc_sat_f64_u (f64.floor ${get("src")})))
+  (local.set $${axis}Lo ${integralToI32(`(f64.floor ${get("src")})`)})
   (local.set $${axis}Hi (select (i32.add ${get(`${axis}Lo`)} (i32.const 1)) (i32.sub ${
     get(inSize)
   } (i32.const 1))

@@ -12,8 +12,9 @@
  *
  * A rank-1 kernel k[i][j] = col[i] · row[j] (the Gaussian of SSIM and the blur, Sobel) runs as two 1-D
  * passes of the same kernel, a 1 x kw pass padded along rows then a kh x 1 pass padded along columns:
- * kh + kw taps per output instead of kh · kw, 5.5x fewer for the 11x11 Gaussian. Measured on one
- * thread, SSIM's 11x11 filter on [16, 3, 128, 128]: see the report of the commit that added this file.
+ * kh + kw taps per output instead of kh · kw, 5.5x fewer for the 11x11 Gaussian. Measured, process CPU
+ * time on one thread (shared 2-core x86 machine), SSIM's 11x11 Gaussian on [16, 3, 128, 128]: 12 ms in
+ * two passes, 29 ms for a non-separable 11x11 in one, 790 ms for the CPU reference.
  */
 import type { Kernels } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";

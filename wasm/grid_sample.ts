@@ -4,8 +4,8 @@
  *
  * Scalar float64 throughout, the reference's own arithmetic: the base coordinates, the map from a grid
  * point to pixel coordinates, the taps and weights and the sums are the same float64 operations in the
- * same order, rounded to float32 once per output. A scalar f64 operation costs what an f32 one does, and
- * the taps are gathers, which SIMD does not help.
+ * same order (x/2 as x·0.5, which rounds the same), rounded to float32 once per output. A scalar f64
+ * operation costs what an f32 one does, and the taps are gathers, which SIMD does not help.
  *
  * Parallel items, each computed by one thread in a fixed order, so the bits do not depend on the
  * thread count:

@@ -11,12 +11,12 @@
  * thread count:
  * - affineGrid: rows (n, i) of the grid. affineGridGrad: rows r of θ_n, the three sums over all H·W
  *   pixels in pixel order.
- * - gridSample and its grid gradient: rows (n, i) of grid points. Each point's taps are computed once and
- *   used for every channel; the grid gradient sums channels in order, as the reference.
- * - The input gradient, a scatter in the maths, is parallel over images n: one thread scatters all C
- *   planes of an image, grid points in order, into a float64 scratch copy, then rounds it into dL/dx.
- *   Each point's taps are computed once for the C planes. (The WebGPU twin bins and gathers because it
- *   has thousands of threads; a batch of 16 images is enough for a CPU's.)
+ * - gridSample: rows (n, i) of grid points. Each point's taps are computed once for every channel.
+ * - gridSampleGrad: images n, in the reference's single loop (taps once per point, channels in order), with
+ *   one kernel per set of gradients asked for. The input gradient, a scatter in the maths, goes into a
+ *   float64 scratch copy of dL/dx that only this image's thread touches, then is rounded into dL/dx.
+ *   (The WebGPU twin bins and gathers because it has thousands of threads; a batch of 16 images is
+ *   enough for a CPU's.)
  */
 import type { Kernels, Sampler } from "../engine/backend.ts";
 import type { WasmContext } from "./backend.ts";
@@ -102,7 +102,9 @@ const TAP_LOCALS =
     `(local $g${a} f64) (local $${a}0 f64) (local $${a}1 f64) (local $${a}w0 f64) (local $${a}w1 f64)
   (local $${a}Scale f64) (local $${a}in0 i32) (local $${a}in1 i32) (local $${a}i0 i32) (local $${a}i1 i32)`
   ).join(" ") + " (local $pos f64) (local $floor f64) " +
-  TAPS.map(({ name }) => `(local $in${name} i32) (local $o${name} i32) (local $a${name} f64)`).join(" ");
+  TAPS.map(({ name }) =>
+    `(local $in${name} i32) (local $o${name} i32) (local $a${name} f64) (local $au${name} f64) (local $av${name} f64)`
+  ).join(" ");
 
 const LOCALS = `${TAP_LOCALS} (local $r i32) (local $n i32) (local $j i32) (local $p i32) (local $q i32)
   (local $c i32) (local $plane i32) (local $base i32) (local $sum f64) (local $g f64) (local $xv f64)
@@ -144,6 +146,107 @@ const overChannels = (body: string) =>
       ${body}`,
   );
 
+/** ∂w/∂u of an axis's tap 0 and tap 1. */
+const slope = (tap: number) => `(f64.const ${tap === 0 ? -1 : 1})`;
+
+/** The gradient kernels: one per set of gradients asked for, each computing only those. */
+const WANTED = [{ x: true, grid: true }, { x: true, grid: false }, { x: false, grid: true }];
+const gradientName = (sampler: Sampler, wanted: { x: boolean; grid: boolean }) =>
+  `grid_sample_grad_${sampler}${wanted.x ? "_x" : ""}${wanted.grid ? "_grid" : ""}`;
+
+/**
+ * The reference's loop, over images n: for each grid point, its taps once, with a = wu_k wv_l and its
+ * derivatives au = ∂w_k/∂u · wv_l, av = wu_k · ∂w_l/∂v (∂w/∂· = −1 for tap 0, +1 for tap 1); for each
+ * channel, in order,
+ *   dL/dx[n, c, tap] += a g    (into the float64 scratch copy `sums`),   dL/du += au x g,  dL/dv += av x g
+ * with g = dL/dy[n, c, p]; then dL/dgrid = (dL/du · du/dgx, dL/dv · dv/dgy).
+ */
+function gradientWat(sampler: Sampler, wanted: { x: boolean; grid: boolean }): string {
+  const image = `(i32.mul (i32.mul ${get("n")} ${get("C")}) (i32.mul ${get("H")} ${get("W")}))`;
+  const imageEnd = `(i32.mul (i32.add ${get("n")} (i32.const 1)) (i32.mul ${get("C")} (i32.mul ${get("H")} ${
+    get("W")
+  })))`;
+  const tapTerms = TAPS.map(({ name }) =>
+    `(if ${get(`in${name}`)} (then
+            ${
+      wanted.x
+        ? `(local.set $addr ${at64(get("sums"), `(i32.add ${get("base")} ${get(`o${name}`)})`)})
+            (f64.store ${get("addr")} (f64.add (f64.load ${get("addr")}) (f64.mul ${get(`a${name}`)} ${
+          get("g")
+        })))`
+        : ""
+    }
+            ${
+      wanted.grid
+        ? `(local.set $xv ${load64(get("x"), `(i32.add ${get("base")} ${get(`o${name}`)})`)})
+            (local.set $du (f64.add ${get("du")} (f64.mul (f64.mul ${get(`au${name}`)} ${get("xv")}) ${
+          get("g")
+        })))
+            (local.set $dv (f64.add ${get("dv")} (f64.mul (f64.mul ${get(`av${name}`)} ${get("xv")}) ${
+          get("g")
+        })))`
+        : ""
+    }))`
+  ).join("\n          ");
+  const overImage = (body: string) => forLoop("$i", image, imageEnd, 1, body);
+  return kernel(
+    gradientName(sampler, wanted),
+    { ints: ["gy", "x", "grid", "gx", "gGrid", "sums", "C", "H", "W", "points", "align"], locals: LOCALS },
+    forLoop(
+      "$n",
+      get("start"),
+      get("end"),
+      1,
+      `${wanted.x ? overImage(`(f64.store ${at64(get("sums"), get("i"))} (f64.const 0))`) : ""}
+      ${
+        forLoop(
+          "$p",
+          "(i32.const 0)",
+          get("points"),
+          1,
+          `(local.set $q (i32.add (i32.mul ${get("n")} ${get("points")}) ${get("p")}))
+        ${pointTaps(sampler)}
+        ${
+            wanted.grid
+              ? TAPS.map(({ l, k, name }) =>
+                `(local.set $au${name} (f64.mul ${slope(k)} ${get(`vw${l}`)}))
+        (local.set $av${name} (f64.mul ${get(`uw${k}`)} ${slope(l)}))`
+              ).join("\n        ")
+              : ""
+          }
+        (local.set $du (f64.const 0))
+        (local.set $dv (f64.const 0))
+        ${
+            overChannels(
+              `(local.set $g ${
+                load64(get("gy"), `(i32.add (i32.mul ${get("plane")} ${get("points")}) ${get("p")})`)
+              })
+          ${tapTerms}`,
+            )
+          }
+        ${
+            wanted.grid
+              ? `(f32.store ${at(get("gGrid"), `(i32.shl ${get("q")} (i32.const 1))`)}
+          (f32.demote_f64 (f64.mul ${get("du")} ${get("uScale")})))
+        (f32.store ${at(get("gGrid"), `(i32.add (i32.shl ${get("q")} (i32.const 1)) (i32.const 1))`)}
+          (f32.demote_f64 (f64.mul ${get("dv")} ${get("vScale")})))`
+              : ""
+          }`,
+        )
+      }
+      ${
+        wanted.x
+          ? overImage(
+            `(f32.store ${at(get("gx"), get("i"))} (f32.demote_f64 (f64.load ${
+              at64(get("sums"), get("i"))
+            })))`,
+          )
+          : ""
+      }`,
+    ),
+  );
+}
+
 function samplerWat(sampler: Sampler): string[] {
   const points = `(i32.mul ${get("Ho")} ${get("Wo")})`;
   const pixel = (name: string) => load64(get("x"), `(i32.add ${get("base")} ${get(`o${name}`)})`);
@@ -163,93 +266,7 @@ function samplerWat(sampler: Sampler): string[] {
           (f32.demote_f64 ${get("sum")}))`)
     }`),
   );
-  // dL/du += (∂w_k/∂u · wv_l) x g and dL/dv += (wu_k · ∂w_l/∂v) x g, with ∂w/∂· = −1 for tap 0, +1 for tap 1.
-  const slope = (tap: number) => `(f64.const ${tap === 0 ? -1 : 1})`;
-  const gridGrad = kernel(
-    `grid_sample_grad_grid_${sampler}`,
-    { ints: ["gy", "x", "grid", "gGrid", "C", "H", "W", "Ho", "Wo", "align"], locals: LOCALS },
-    overPointRows(`${pointTaps(sampler)}
-      (local.set $du (f64.const 0))
-      (local.set $dv (f64.const 0))
-      ${
-      overChannels(
-        `(local.set $g ${load64(get("gy"), `(i32.add (i32.mul ${get("plane")} ${points}) ${get("p")})`)})
-        ${
-          TAPS.map(({ l, k, name }) =>
-            `(if ${get(`in${name}`)} (then
-          (local.set $xv ${pixel(name)})
-          (local.set $du (f64.add ${get("du")}
-            (f64.mul (f64.mul (f64.mul ${slope(k)} ${get(`vw${l}`)}) ${get("xv")}) ${get("g")})))
-          (local.set $dv (f64.add ${get("dv")}
-            (f64.mul (f64.mul (f64.mul ${get(`uw${k}`)} ${slope(l)})
-              ${get("xv")}) ${get("g")})))))`
-          ).join("\n        ")
-        }`,
-      )
-    }
-      (f32.store ${at(get("gGrid"), `(i32.shl ${get("q")} (i32.const 1))`)}
-        (f32.demote_f64 (f64.mul ${get("du")} ${get("uScale")})))
-      (f32.store ${at(get("gGrid"), `(i32.add (i32.shl ${get("q")} (i32.const 1)) (i32.const 1))`)}
-        (f32.demote_f64 (f64.mul ${get("dv")} ${get("vScale")})))`),
-  );
-  // Items are images n; `sums` holds a float64 scratch copy of dL/dx. Each point's taps serve all C planes.
-  const image = `(i32.mul (i32.mul ${get("n")} ${get("C")}) (i32.mul ${get("H")} ${get("W")}))`;
-  const imageSize = `(i32.mul ${get("C")} (i32.mul ${get("H")} ${get("W")}))`;
-  const inputGrad = kernel(
-    `grid_sample_grad_x_${sampler}`,
-    { ints: ["gy", "grid", "gx", "sums", "C", "H", "W", "points", "align"], locals: LOCALS },
-    forLoop(
-      "$n",
-      get("start"),
-      get("end"),
-      1,
-      `${
-        forLoop(
-          "$i",
-          image,
-          `(i32.add ${image} ${imageSize})`,
-          1,
-          `(f64.store ${at64(get("sums"), get("i"))} (f64.const 0))`,
-        )
-      }
-      ${
-        forLoop(
-          "$p",
-          "(i32.const 0)",
-          get("points"),
-          1,
-          `(local.set $q (i32.add (i32.mul ${get("n")} ${get("points")}) ${get("p")}))
-        ${pointTaps(sampler)}
-        ${
-            overChannels(
-              `(local.set $g ${
-                load64(get("gy"), `(i32.add (i32.mul ${get("plane")} ${get("points")}) ${get("p")})`)
-              })
-          ${
-                TAPS.map(({ name }) =>
-                  `(if ${get(`in${name}`)} (then
-            (local.set $addr ${at64(get("sums"), `(i32.add ${get("base")} ${get(`o${name}`)})`)})
-            (f64.store ${get("addr")} (f64.add (f64.load ${get("addr")}) (f64.mul ${get(`a${name}`)} ${
-                    get("g")
-                  })))))`
-                ).join("\n          ")
-              }`,
-            )
-          }`,
-        )
-      }
-      ${
-        forLoop(
-          "$i",
-          image,
-          `(i32.add ${image} ${imageSize})`,
-          1,
-          `(f32.store ${at(get("gx"), get("i"))} (f32.demote_f64 (f64.load ${at64(get("sums"), get("i"))})))`,
-        )
-      }`,
-    ),
-  );
-  return [forward, gridGrad, inputGrad];
+  return [forward, ...WANTED.map((wanted) => gradientWat(sampler, wanted))];
 }
 
 export function gridSampleWat(): string[] {
@@ -382,30 +399,31 @@ export function gridSampleWasm(be: WasmContext): Pick<Kernels, SamplerKernels> {
       return y;
     },
     gridSampleGrad(gy, x, grid, alignCorners, sampler, wanted) {
-      const [N, C, H, W] = x.shape, [, Ho, Wo] = grid.shape, align = alignCorners ? 1 : 0;
-      let gx = null, gGrid = null;
-      if (wanted.grid) {
-        gGrid = be.empty(grid.shape);
+      if (!wanted.x && !wanted.grid) return { gx: null, gGrid: null };
+      const [N, C, H, W] = x.shape, [, Ho, Wo] = grid.shape;
+      const gx = wanted.x ? be.empty(x.shape) : null, gGrid = wanted.grid ? be.empty(grid.shape) : null;
+      const bytes = wanted.x ? 8 * x.size : 0, sums = wanted.x ? rt.alloc(bytes) : 0;
+      try {
         rt.run(
-          `grid_sample_grad_grid_${sampler}`,
-          [be.ptr(gy), be.ptr(x), be.ptr(grid), be.ptr(gGrid), C, H, W, Ho, Wo, align],
-          N * Ho,
-          grain(Wo * C),
+          gradientName(sampler, wanted),
+          [
+            be.ptr(gy),
+            be.ptr(x),
+            be.ptr(grid),
+            gx ? be.ptr(gx) : 0,
+            gGrid ? be.ptr(gGrid) : 0,
+            sums,
+            C,
+            H,
+            W,
+            Ho * Wo,
+            alignCorners ? 1 : 0,
+          ],
+          N,
+          grain(C * (H * W + Ho * Wo)),
         );
-      }
-      if (wanted.x) {
-        gx = be.empty(x.shape);
-        const bytes = 8 * x.size, sums = rt.alloc(bytes);
-        try {
-          rt.run(
-            `grid_sample_grad_x_${sampler}`,
-            [be.ptr(gy), be.ptr(grid), be.ptr(gx), sums, C, H, W, Ho * Wo, align],
-            N,
-            grain(C * (H * W + Ho * Wo)),
-          );
-        } finally {
-          rt.free(sums, bytes);
-        }
+      } finally {
+        if (wanted.x) rt.free(sums, bytes);
       }
       return { gx, gGrid };
     },

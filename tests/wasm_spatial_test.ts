@@ -76,7 +76,7 @@ const CASES: { name: string; run: (be: WasmBackend) => (Tensor | null)[] }[] = [
   })),
   ...(["exact", "naive"] as Sampler[]).flatMap((sampler) =>
     [false, true].map((alignCorners) => ({
-      // forward and grid gradient: 384 rows of points, grain 56 (7 chunks); input gradient: 12 planes, grain 1.
+      // forward: 384 rows of points, grain 56 (7 chunks); gradients: 4 images, grain 1 (4 chunks).
       // A zoom-in rotation with points outside the image: several points per input cell, some taps clamped.
       name: `gridSample ${sampler} and its gradients, alignCorners ${alignCorners}`,
       run: (be: WasmBackend) => {

@@ -12,6 +12,10 @@ import { reduceWasm, reduceWat } from "./reduce.ts";
 import { shapeWasm } from "./shape.ts";
 import { adamWasm, adamWat } from "./adam.ts";
 import type { WasmContext, WasmStorage } from "./context.ts";
+import { maxPoolWasm, maxPoolWat } from "./max_pool.ts";
+import { filter2dWasm, filter2dWat } from "./filter2d.ts";
+import { interpolateWasm, interpolateWat } from "./interpolate.ts";
+import { gridSampleWasm, gridSampleWat } from "./grid_sample.ts";
 
 export interface WasmBackend extends Backend, WasmContext {}
 
@@ -24,7 +28,15 @@ export interface WasmOptions {
 
 /** The WAT functions of every op, for the kernels' features. */
 function kernelFunctions(_relaxed: boolean): string[] {
-  return [...elementwiseWat(), ...reduceWat(), ...adamWat()];
+  return [
+    ...elementwiseWat(),
+    ...reduceWat(),
+    ...adamWat(),
+    ...maxPoolWat(),
+    ...filter2dWat(),
+    ...interpolateWat(),
+    ...gridSampleWat(),
+  ];
 }
 
 // WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
@@ -37,29 +49,11 @@ const UNWRITTEN: Pick<
   | "conv2d"
   | "conv2dGradInput"
   | "conv2dGradWeight"
-  | "maxPool2d"
-  | "maxPool2dGrad"
-  | "filter2d"
-  | "interpolate"
-  | "interpolateGrad"
-  | "affineGrid"
-  | "affineGridGrad"
-  | "gridSample"
-  | "gridSampleGrad"
 > = {
   matmul: notYet("matmul"),
   conv2d: notYet("conv2d"),
   conv2dGradInput: notYet("conv2dGradInput"),
   conv2dGradWeight: notYet("conv2dGradWeight"),
-  maxPool2d: notYet("maxPool2d"),
-  maxPool2dGrad: notYet("maxPool2dGrad"),
-  filter2d: notYet("filter2d"),
-  interpolate: notYet("interpolate"),
-  interpolateGrad: notYet("interpolateGrad"),
-  affineGrid: notYet("affineGrid"),
-  affineGridGrad: notYet("affineGridGrad"),
-  gridSample: notYet("gridSample"),
-  gridSampleGrad: notYet("gridSampleGrad"),
 };
 
 export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
@@ -104,6 +98,10 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...reduceWasm(ctx),
     ...shapeWasm(ctx),
     ...adamWasm(ctx),
+    ...maxPoolWasm(ctx),
+    ...filter2dWasm(ctx),
+    ...interpolateWasm(ctx),
+    ...gridSampleWasm(ctx),
     ...UNWRITTEN,
   };
   return be;

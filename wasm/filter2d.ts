@@ -18,6 +18,7 @@
  */
 import type { Kernels } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { separate } from "../engine/ops/filter2d.ts";
 import type { WasmContext } from "./context.ts";
 import { at, forLoop, kernel } from "./wat.ts";
 
@@ -133,20 +134,6 @@ export function filter2dWat(): string[] {
       ${forLoop("$wo", get("wo"), get("Wo"), 1, SCALAR_OUTPUT)}`,
     ),
   )];
-}
-
-/** col and row with k[i][j] = col[i] · row[j] to float64 rounding, or null when k has rank > 1. */
-function separate(kernel: Float64Array, kh: number, kw: number): { col: number[]; row: number[] } | null {
-  let peak = 0;
-  kernel.forEach((v, i) => (peak = Math.abs(v) > Math.abs(kernel[peak]) ? i : peak));
-  const pi = Math.floor(peak / kw), pj = peak % kw, pivot = kernel[peak];
-  if (pivot === 0) return null;
-  const col = Array.from({ length: kh }, (_, i) => kernel[i * kw + pj] / pivot);
-  const row = Array.from({ length: kw }, (_, j) => kernel[pi * kw + j]);
-  const exact = col.every((c, i) =>
-    row.every((r, j) => Math.abs(c * r - kernel[i * kw + j]) <= 1e-15 * Math.abs(pivot))
-  );
-  return exact ? { col, row } : null;
 }
 
 /** Output rows per parallel chunk: about 16k outputs. */

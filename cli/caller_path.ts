@@ -5,7 +5,7 @@
  * runs in the project root: a direct `deno run` elsewhere that merely inherited the variable uses its own
  * working directory.
  */
-import { isAbsolute, resolve } from "node:path";
+import { resolve } from "node:path";
 
 const PROJECT_ROOT = resolve(new URL("..", import.meta.url).pathname);
 
@@ -15,7 +15,7 @@ export function callerDirectory(): string {
   return initial && resolve(Deno.cwd()) === PROJECT_ROOT ? initial : Deno.cwd();
 }
 
-/** `path` as an absolute path, relative ones taken from the caller's folder. */
+/** `path` as a normalised absolute path, a relative one taken from the caller's folder. */
 export function callerPath(path: string): string {
-  return isAbsolute(path) ? path : resolve(callerDirectory(), path);
+  return resolve(callerDirectory(), path);
 }

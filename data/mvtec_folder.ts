@@ -48,10 +48,15 @@ interface Listing {
 /** A folder that cannot be listed; scanClassFolder turns it into a problem naming the folder. */
 class UnreadableFolder extends Error {}
 
-async function isDirectory(path: string): Promise<boolean> {
+/** Whether `path` is a folder (following links); one that may not be looked at is an UnreadableFolder. */
+async function isDirectory(path: string, root?: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isDirectory;
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      const name = root && path.startsWith(`${root}/`) ? `${path.slice(root.length + 1)}/` : path;
+      throw new UnreadableFolder(`${name} cannot be read: ${readFailure(error)}`);
+    }
     return false;
   }
 }
@@ -167,8 +172,8 @@ export async function scanClassFolder(root: string): Promise<FolderScan> {
 async function scanInto(scan: FolderScan): Promise<void> {
   const { root, problems, warnings } = scan;
   const [hasTrain, hasTest] = await Promise.all([
-    isDirectory(join(root, "train")),
-    isDirectory(join(root, "test")),
+    isDirectory(join(root, "train"), root),
+    isDirectory(join(root, "test"), root),
   ]);
   if (!hasTrain && !hasTest) {
     problems.push(await wrongLevel(root));
@@ -181,7 +186,7 @@ async function scanInto(scan: FolderScan): Promise<void> {
     );
     return;
   }
-  if (!await isDirectory(join(root, "train", GOOD))) {
+  if (!await isDirectory(join(root, "train", GOOD), root)) {
     problems.push(
       `train/good is missing: put the defect-free training images in ${join(root, "train", GOOD)}`,
     );
@@ -231,7 +236,7 @@ async function pairMasks(
   const why = "a mask pairs with its image by name, so it could belong to either";
   sameStem(`test/${defect}`, files, problems, why);
   const masksByStem = new Map<string, string>();
-  if (await isDirectory(join(root, folder))) {
+  if (await isDirectory(join(root, folder), root)) {
     const masks = await listImages(root, folder, scan);
     sameStem(folder, masks, problems, "an image pairs with its mask by name, so either could be its mask");
     for (const file of masks) if (!masksByStem.has(stem(file))) masksByStem.set(stem(file), file);
@@ -262,7 +267,7 @@ async function pairMasks(
 }
 
 async function reportMasksWithoutFolder(root: string, testFolders: string[], problems: string[]) {
-  if (!await isDirectory(join(root, "ground_truth"))) return;
+  if (!await isDirectory(join(root, "ground_truth"), root)) return;
   for (const defect of (await list(root, "ground_truth")).folders) {
     if (!testFolders.includes(defect)) {
       problems.push(

@@ -192,7 +192,7 @@ Deno.test("inspect-data exits 1 on corrupt pixels, naming the class and the file
   assert.equal(code, 1, out);
   assert.match(err, /^problem: train\/good\/001\.png is corrupt: PNG row 0 has filter type 7/m);
   assert.match(err, new RegExp(`^class bolt \\(${root}\\) cannot be used: 1 problem to fix\\.$`, "m"));
-  assert.doesNotMatch(err, /Uncaught|    at /);
+  assert.doesNotMatch(err, /Uncaught|^ {4}at /m);
 });
 
 Deno.test("validation decodes on worker threads with the same findings, and loading reuses the pixels", async () => {
@@ -304,7 +304,7 @@ Deno.test("an unreadable folder is a problem that names it, not a PermissionDeni
   }).output().then((r) => ({ code: r.code, err: new TextDecoder().decode(r.stderr) }));
   assert.equal(code, 1, err);
   assert.match(err, /^problem: train\/good\/ cannot be read: permission denied$/m);
-  assert.doesNotMatch(err, /Uncaught|    at /);
+  assert.doesNotMatch(err, /Uncaught|^ {4}at /m);
   if (Deno.uid() !== 0) {
     await Deno.chmod(join(root, "test/crack"), 0o000);
     try {
@@ -438,7 +438,7 @@ Deno.test("inspect-data --help prints usage and exits 0; a bad option prints it 
   const bad = await run("cli/inspect_data.ts", ["--colour"]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /^inspect-data: Unknown option '--colour'[^]*deno task inspect-data DIR/);
-  assert.doesNotMatch(bad.err, /Uncaught|    at /);
+  assert.doesNotMatch(bad.err, /Uncaught|^ {4}at /m);
 });
 
 Deno.test("0/1 masks are summarised as empty, not as soft edges", async () => {

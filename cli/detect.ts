@@ -186,16 +186,19 @@ async function prepareOutFolder(out: string): Promise<boolean> {
 async function writeImageFiles(files: OutputFiles, overlay: Uint8Array, mask: Uint8Array): Promise<void> {
   const partial = (path: string) => `${path}.${Deno.pid}.partial`;
   const pairs: [string, Uint8Array][] = [[files.overlay, overlay], [files.mask, mask]];
-  const renamed: string[] = [];
+  const written: string[] = [], renamed: string[] = [];
   try {
-    for (const [path, bytes] of pairs) await Deno.writeFile(partial(path), bytes);
+    for (const [path, bytes] of pairs) {
+      await Deno.writeFile(partial(path), bytes);
+      written.push(partial(path));
+    }
     for (const [path] of pairs) {
       await Deno.rename(partial(path), path);
       renamed.push(path);
     }
   } catch (e) {
-    for (const [path] of pairs) await Deno.remove(partial(path)).catch(() => {});
-    for (const path of renamed) await Deno.remove(path).catch(() => {});
+    // Only what this call made goes: a temporary name that was already taken is not ours to remove.
+    for (const path of [...written, ...renamed]) await Deno.remove(path).catch(() => {});
     throw e;
   }
 }

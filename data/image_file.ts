@@ -123,33 +123,39 @@ function unfilterRows(rows: Uint8Array, layout: PngLayout, name: string): Uint8A
   const { width, height, samplesPerPixel, bitDepth } = layout;
   const bpp = (samplesPerPixel * bitDepth) / 8, stride = width * bpp;
   const out = new Uint8Array(height * stride);
+  // The row above the first is zeros; `prior` is the row above the current one, `line` the current one.
+  let prior = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
-    const type = rows[y * (stride + 1)], from = y * (stride + 1) + 1, at = y * stride;
-    const up = (i: number) => (y > 0 ? out[at - stride + i] : 0);
-    const left = (i: number) => (i >= bpp ? out[at + i - bpp] : 0);
+    const type = rows[y * (stride + 1)], from = y * (stride + 1) + 1;
+    const line = out.subarray(y * stride, (y + 1) * stride);
+    const raw = rows.subarray(from, from + stride);
     switch (type) {
       case 0:
-        out.set(rows.subarray(from, from + stride), at);
+        line.set(raw);
         break;
       case 1:
-        for (let i = 0; i < stride; i++) out[at + i] = rows[from + i] + left(i);
+        for (let i = 0; i < bpp; i++) line[i] = raw[i];
+        for (let i = bpp; i < stride; i++) line[i] = raw[i] + line[i - bpp];
         break;
       case 2:
-        for (let i = 0; i < stride; i++) out[at + i] = rows[from + i] + up(i);
+        for (let i = 0; i < stride; i++) line[i] = raw[i] + prior[i];
         break;
       case 3:
-        for (let i = 0; i < stride; i++) out[at + i] = rows[from + i] + ((left(i) + up(i)) >> 1);
+        for (let i = 0; i < bpp; i++) line[i] = raw[i] + (prior[i] >> 1);
+        for (let i = bpp; i < stride; i++) line[i] = raw[i] + ((line[i - bpp] + prior[i]) >> 1);
         break;
       case 4:
-        for (let i = 0; i < stride; i++) {
-          const a = left(i), b = up(i), c = i >= bpp && y > 0 ? out[at - stride + i - bpp] : 0;
-          const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-          out[at + i] = rows[from + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+        for (let i = 0; i < bpp; i++) line[i] = raw[i] + prior[i]; // a = c = 0: Paeth picks b
+        for (let i = bpp; i < stride; i++) {
+          const a = line[i - bpp], b = prior[i], c = prior[i - bpp];
+          const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+          line[i] = raw[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
         }
         break;
       default:
         throw new Error(`${name} is corrupt: PNG row ${y} has filter type ${type}, expected 0-4`);
     }
+    prior = line;
   }
   if (bitDepth === 8) return out;
   const wide = new Uint16Array(out.length / 2);

@@ -5,7 +5,7 @@
  * runs in the project root: a direct `deno run` elsewhere that merely inherited the variable uses its own
  * working directory.
  */
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 
 const PROJECT_ROOT = resolve(new URL("..", import.meta.url).pathname);
 
@@ -15,7 +15,7 @@ export function callerDirectory(): string {
   return initial && resolve(Deno.cwd()) === PROJECT_ROOT ? initial : Deno.cwd();
 }
 
-/** `path` as a normalised absolute path, a relative one taken from the caller's folder. */
+/** `path` as an absolute path: a relative one taken from the caller's folder, an absolute one as typed. */
 export function callerPath(path: string): string {
-  return resolve(callerDirectory(), path);
+  return isAbsolute(path) ? path : resolve(callerDirectory(), path);
 }

@@ -1,7 +1,7 @@
 /**
  * `deno task reproduce`: the paper's protocol end to end, then the report. See `--help`.
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { DeviceName } from "../engine/backend.ts";
 import "../backends.ts";
@@ -116,11 +116,11 @@ function optionsOf(args: string[]): Options | null {
   if (values.partial && !values.collect) throw new UsageError("--partial goes with --collect DIR");
   return {
     preset: values.preset!,
-    data: values.data!.map(callerPath),
+    data: values.data!.map((d) => resolve(callerPath(d))),
     classes: values.classes?.split(",").map((s) => s.trim()) ?? null,
     seeds: seeds ?? null,
     device: values.device!,
-    out: values.out === undefined ? null : callerPath(values.out),
+    out: values.out === undefined ? null : resolve(callerPath(values.out)),
     resume: values.resume!,
     plan: values.plan!,
     only: values.only ?? null,
@@ -232,14 +232,11 @@ async function collectResults(out: string): Promise<RunResult[]> {
 async function report(out: string, summary: ProtocolSummary, partial = false): Promise<void> {
   const results = await collectResults(out);
   const finished = new Set(results.map((r) => r.id));
-  const missing = planRuns(summary.classes, summary.seeds).filter((r) => !finished.has(r.id)).map((r) =>
-    r.id
-  );
+  const planned = planRuns(summary.classes, summary.seeds);
+  const missing = planned.filter((r) => !finished.has(r.id)).map((r) => r.id);
   if (missing.length > 0) {
     const listed = missing.slice(0, 10).join(", ") + (missing.length > 10 ? ", ..." : "");
-    const what = `${missing.length} of ${
-      finished.size + missing.length
-    } runs have not finished in ${out}: ${listed}`;
+    const what = `${missing.length} of ${planned.length} runs have not finished in ${out}: ${listed}`;
     if (!partial) {
       throw new Error(
         `${what}. Run them (--resume, or --only RUN_ID as --plan prints), or pass --partial to report the rest`,

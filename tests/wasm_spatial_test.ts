@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import type { Sampler, Shape } from "../engine/backend.ts";
 import { gaussianKernel, SOBEL_X } from "../engine/ops/index.ts";
-import { cpu } from "../engine/cpu.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { createWasmBackend, type WasmBackend } from "../wasm/backend.ts";

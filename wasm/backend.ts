@@ -11,6 +11,7 @@ import { elementwiseWasm, elementwiseWat } from "./elementwise.ts";
 import { reduceWasm, reduceWat } from "./reduce.ts";
 import { shapeWasm } from "./shape.ts";
 import { optimWasm, optimWat } from "./optim.ts";
+import { matmulWasm, matmulWat } from "./matmul.ts";
 
 export interface WasmStorage {
   ptr: number;
@@ -38,8 +39,8 @@ export interface WasmOptions {
 }
 
 /** The WAT functions of every op, for the kernels' features. */
-function kernelFunctions(_relaxed: boolean): string[] {
-  return [...elementwiseWat(), ...reduceWat(), ...optimWat()];
+function kernelFunctions(relaxed: boolean): string[] {
+  return [...elementwiseWat(), ...reduceWat(), ...optimWat(), ...matmulWat(relaxed)];
 }
 
 // WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
@@ -48,7 +49,6 @@ const notYet = (name: string) => () => {
 };
 const UNWRITTEN: Pick<
   Backend,
-  | "matmul"
   | "conv2d"
   | "conv2dGradInput"
   | "conv2dGradWeight"
@@ -62,7 +62,6 @@ const UNWRITTEN: Pick<
   | "gridSample"
   | "gridSampleGrad"
 > = {
-  matmul: notYet("matmul"),
   conv2d: notYet("conv2d"),
   conv2dGradInput: notYet("conv2dGradInput"),
   conv2dGradWeight: notYet("conv2dGradWeight"),
@@ -119,6 +118,7 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...reduceWasm(ctx),
     ...shapeWasm(ctx),
     ...optimWasm(ctx),
+    ...matmulWasm(ctx),
     ...UNWRITTEN,
   };
   return be;

@@ -12,6 +12,7 @@ import { reduceWasm, reduceWat } from "./reduce.ts";
 import { shapeWasm } from "./shape.ts";
 import { optimWasm, optimWat } from "./optim.ts";
 import { matmulWasm, matmulWat } from "./matmul.ts";
+import { conv2dWasm, conv2dWat } from "./conv2d.ts";
 
 export interface WasmStorage {
   ptr: number;
@@ -40,7 +41,7 @@ export interface WasmOptions {
 
 /** The WAT functions of every op, for the kernels' features. */
 function kernelFunctions(relaxed: boolean): string[] {
-  return [...elementwiseWat(), ...reduceWat(), ...optimWat(), ...matmulWat(relaxed)];
+  return [...elementwiseWat(), ...reduceWat(), ...optimWat(), ...matmulWat(relaxed), ...conv2dWat()];
 }
 
 // WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
@@ -49,9 +50,6 @@ const notYet = (name: string) => () => {
 };
 const UNWRITTEN: Pick<
   Backend,
-  | "conv2d"
-  | "conv2dGradInput"
-  | "conv2dGradWeight"
   | "maxPool2d"
   | "maxPool2dGrad"
   | "filter2d"
@@ -62,9 +60,6 @@ const UNWRITTEN: Pick<
   | "gridSample"
   | "gridSampleGrad"
 > = {
-  conv2d: notYet("conv2d"),
-  conv2dGradInput: notYet("conv2dGradInput"),
-  conv2dGradWeight: notYet("conv2dGradWeight"),
   maxPool2d: notYet("maxPool2d"),
   maxPool2dGrad: notYet("maxPool2dGrad"),
   filter2d: notYet("filter2d"),
@@ -119,6 +114,7 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...shapeWasm(ctx),
     ...optimWasm(ctx),
     ...matmulWasm(ctx),
+    ...conv2dWasm(ctx),
     ...UNWRITTEN,
   };
   return be;

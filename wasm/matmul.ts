@@ -118,7 +118,7 @@ export function transpose4(input: string, out: string): string {
 export const TRANSPOSE_LOCALS = range(4).map((k) => `(local $t${k} v128)`).join(" ");
 
 /** Name suffix of the functions generated for a tile, so modules with several tiles can coexist. */
-const tag = (tile: Tile) => `${tile.rows}x${tile.cols}`;
+export const tag = (tile: Tile) => `${tile.rows}x${tile.cols}`;
 
 /**
  * The micro-kernel for the top `mr` rows of an MR x NR tile: C[0..mr, 0..NR] (+)= A panel · B panel
@@ -348,15 +348,16 @@ function packAPanel(tile: Tile): string {
 }
 
 /**
- * `gemm_pack_a_<tile>(src, rs, ks, zs, M, K, dst, start, end)`, a parallel kernel over items (z, row
- * panel): A[z] (element (i, k) at src + (z·zs + i·rs + k·ks)·4) packed for every K-block. K-block k0
- * of batch entry z starts at dst + (z·Mp·K + k0·Mp)·4 (Mp = M rounded up to MR), its panel of row ir at
- * ir·kc·4 from there.
+ * `gemm_pack_a_<tile>(src, rs, ks, zs, M, K, KB, dst, start, end)`, a parallel kernel over items (z, row
+ * panel): A[z] (element (i, k) at src + (z·zs + i·rs + k·ks)·4) packed for every K-block of KB (KC,
+ * or K for one block). K-block k0 of batch entry z starts at dst + (z·Mp·K + k0·Mp)·4 (Mp = M rounded
+ * up to MR), its panel of row ir at ir·kc·4 from there.
  */
 function packAKernel(tile: Tile): string {
   const MR = tile.rows;
   return `(func $gemm_pack_a_${tag(tile)} (export "gemm_pack_a_${tag(tile)}") (param $src i32) (param $rs i32)
-    (param $ks i32) (param $zs i32) (param $M i32) (param $K i32) (param $dst i32) (param $start i32) (param $end i32)
+    (param $ks i32) (param $zs i32) (param $M i32) (param $K i32) (param $KB i32) (param $dst i32) (param $start i32)
+    (param $end i32)
     ${locals("item", "panels", "z", "ir", "Mp", "k0", "kc", "rows")}
     (local.set $panels (i32.div_u ${add(get("M"), i32(MR - 1))} ${i32(MR)}))
     (local.set $Mp ${mul(get("panels"), i32(MR))})
@@ -374,8 +375,8 @@ function packAKernel(tile: Tile): string {
           "k0",
           i32(0),
           get("K"),
-          KC,
-          `(local.set $kc ${min(i32(KC), `(i32.sub ${get("K")} ${get("k0")})`)})
+          get("KB"),
+          `(local.set $kc ${min(get("KB"), `(i32.sub ${get("K")} ${get("k0")})`)})
           (call $pack_a_panel_${tag(tile)}
             ${
             add(
@@ -609,13 +610,16 @@ export interface Strided {
   cs: number;
 }
 
-/** A packed for every K-block, Z batch entries: allocated here, the caller frees it (packedABytes). */
-export function packA(be: WasmContext, tile: Tile, a: Strided, Z: number, M: number, K: number): number {
+/**
+ * A packed for every K-block of `kb`, Z batch entries: allocated here, the caller frees it
+ * (packedABytes).
+ */
+export function packA(be: WasmContext, tile: Tile, a: Strided, [Z, M, K]: number[], kb = KC): number {
   const rt = be.runtime, MR = tile.rows, panels = Math.ceil(M / MR);
   const packed = rt.alloc(packedABytes(tile, Z, M, K));
   rt.run(
     `gemm_pack_a_${tag(tile)}`,
-    [a.ptr, a.rs, a.cs, a.zs, M, K, packed],
+    [a.ptr, a.rs, a.cs, a.zs, M, K, kb, packed],
     Z * panels,
     Math.max(1, Math.ceil(65536 / (MR * K))),
   );
@@ -638,7 +642,7 @@ export function gemm(
     rt.f32(c, Z * M * N).fill(0);
     return;
   }
-  const ap = packA(be, tile, a, Z, M, K);
+  const ap = packA(be, tile, a, [Z, M, K]);
   const NC = MATMUL_NC, slotBytes = 4 * (KC * NC + tile.rows * tile.cols);
   withScratch(be, slotBytes, (scratch) =>
     rt.run(

@@ -66,6 +66,8 @@ const NC_FORWARD = 128;
 const NC_WEIGHT = 128;
 /** Pixels of a B block of the input gradient (Cout·NC floats). */
 const NC_INPUT = 64;
+/** Floats past the end of a padded image that stride-2 loads may read (and discard). */
+const SLACK = 16;
 
 /** The geometry parameters every conv kernel takes, in this order. */
 const GEOMETRY = ["Nb", "Cin", "H", "W", "Cout", "kh", "kw", "s", "pad", "OH", "OW"];
@@ -73,177 +75,195 @@ const params = (names: string[]) => names.map((n) => `(param $${n} i32)`).join("
 const shl2 = (x: string) => `(i32.shl ${x} (i32.const 2))`;
 const sub = (a: string, b: string) => `(i32.sub ${a} ${b})`;
 const ZERO = "(v128.const i32x4 0 0 0 0)";
+const divU = (a: string, b: string) => `(i32.div_u ${a} ${b})`;
+const remU = (a: string, b: string) => `(i32.rem_u ${a} ${b})`;
 
 /**
- * `$row4(plane, h, w, H, W, s) -> v128`: x[h, w + l·s] for lanes l = 0..3 of the H x W plane at
- * `plane`, zero outside it. Inside: one load at s = 1, two loads and a shuffle at s = 2 (when the
- * second load stays in the row), four loads otherwise.
+ * `conv_pad(x, xp, H, W, pad, start, end)`, parallel over planes: each H x W plane of x copied into the
+ * middle of a zeroed (H + 2·pad) x (W + 2·pad) plane of xp. On the padded planes every tap of every
+ * output pixel is inside, so the packers need no bounds checks.
  */
-const ROW4 =
-  `(func $row4 (param $plane i32) (param $h i32) (param $w i32) (param $H i32) (param $W i32) (param $s i32)
-    (result v128) ${locals("addr", "l", "ww")} (local $v v128)
-    (if (i32.ge_u ${get("h")} ${get("H")}) (then (return ${ZERO})))
-    (local.set $addr ${add(get("plane"), shl2(add(mul(get("h"), get("W")), get("w"))))})
-    (if (i32.and (i32.ge_s ${get("w")} (i32.const 0)) (i32.lt_s ${add(get("w"), mul(get("s"), i32(3)))} ${
-    get("W")
-  }))
-      (then
-        (if (i32.eq ${get("s")} (i32.const 1)) (then (return (v128.load ${get("addr")}))))
-        (if (i32.and (i32.eq ${get("s")} (i32.const 2)) (i32.lt_s ${add(get("w"), i32(7))} ${get("W")})) (then
-          (return ${
-    shuffle32(`(v128.load ${get("addr")})`, `(v128.load offset=16 ${get("addr")})`, [0, 2, 4, 6])
-  })))
-        (local.set $s ${shl2(get("s"))})
-        (return (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
-          (v128.load32_splat ${get("addr")})
-          (f32.load ${add(get("addr"), get("s"))}))
-          (f32.load ${add(get("addr"), mul(get("s"), i32(2)))}))
-          (f32.load ${add(get("addr"), mul(get("s"), i32(3)))})))))
-    (local.set $v ${ZERO})
+const PAD_KERNEL =
+  `(func $conv_pad (export "conv_pad") (param $x i32) (param $xp i32) (param $H i32) (param $W i32)
+    (param $pad i32) (param $start i32) (param $end i32) ${locals("plane", "h", "Wp", "dst", "src")}
+    (local.set $Wp ${add(get("W"), mul(get("pad"), i32(2)))})
     ${
-    range(4).map((l) =>
-      `(local.set $ww ${add(get("w"), mul(get("s"), i32(l)))})
-    (if (i32.lt_u ${get("ww")} ${get("W")}) (then
-      (local.set $v (f32x4.replace_lane ${l} ${get("v")} (f32.load ${
-        add(get("plane"), shl2(add(mul(get("h"), get("W")), get("ww"))))
-      })))))`
-    ).join("\n    ")
-  }
-    ${get("v")})`;
+    loop(
+      "plane",
+      get("start"),
+      get("end"),
+      1,
+      `(local.set $dst ${
+        add(get("xp"), shl2(mul(get("plane"), mul(add(get("H"), mul(get("pad"), i32(2))), get("Wp")))))
+      })
+    (local.set $src ${add(get("x"), shl2(mul(get("plane"), mul(get("H"), get("W")))))})
+    (memory.fill ${get("dst")} (i32.const 0) ${shl2(mul(add(get("H"), mul(get("pad"), i32(2))), get("Wp")))})
+    ${
+        loop(
+          "h",
+          i32(0),
+          get("H"),
+          1,
+          `(memory.copy ${add(get("dst"), shl2(add(mul(add(get("h"), get("pad")), get("Wp")), get("pad"))))}
+        ${add(get("src"), shl2(mul(get("h"), get("W"))))} ${shl2(get("W"))})`,
+        )
+      }`,
+    )
+  })`;
 
 /**
- * `$tap(plane, p, i, j, H, W, s, pad, OW) -> f32`: tap (i, j) of output pixel p (oh = p / OW,
- * ow = p % OW) of the plane at `plane`, zero in the padding. The slow path, one value.
+ * Taps on a padded image: tap r = (ci, i, j) reads offset off = (ci·Hp + i)·Wp + j from its output
+ * pixel's corner. `decodeTap` sets i, j and off for tap r (divisions, once per panel); `nextTap`
+ * steps to tap r + 1 (no divisions).
  */
-const TAP =
-  `(func $tap (param $plane i32) (param $p i32) (param $i i32) (param $j i32) (param $H i32) (param $W i32)
-    (param $s i32) (param $pad i32) (param $OW i32) (result f32) ${locals("h", "w")}
-    (local.set $h ${add(sub(mul(`(i32.div_u ${get("p")} ${get("OW")})`, get("s")), get("pad")), get("i"))})
-    (local.set $w ${add(sub(mul(`(i32.rem_u ${get("p")} ${get("OW")})`, get("s")), get("pad")), get("j"))})
-    (if (result f32) (i32.and (i32.lt_u ${get("h")} ${get("H")}) (i32.lt_u ${get("w")} ${get("W")}))
-      (then (f32.load ${add(get("plane"), shl2(add(mul(get("h"), get("W")), get("w"))))}))
-      (else (f32.const 0))))`;
-
-/** Four lanes of `$tap` for pixels p..p+3, zero from lane `valid` on. */
-const tap4 = (plane: string, p: string, valid: string, i: string, j: string) =>
-  range(4).reduce(
-    (v, l) =>
-      `(f32x4.replace_lane ${l} ${v} (if (result f32) (i32.gt_s ${valid} ${i32(l)})
-        (then (call $tap ${plane} ${add(p, i32(l))} ${i} ${j} ${get("H")} ${get("W")} ${get("s")} ${
-        get("pad")
-      } ${get("OW")})) (else (f32.const 0))))`,
-    ZERO,
-  );
-
-/** Step tap (ci, i, j) to the next one (j fastest), moving `plane` on at each new channel. */
-const nextTap = (planeBytes: string) =>
-  `(local.set $j ${add(get("j"), i32(1))})
+const decodeTap = (r: string) =>
+  `(local.set $i ${remU(divU(r, get("kw")), get("kh"))})
+    (local.set $j ${remU(r, get("kw"))})
+    (local.set $off ${
+    add(mul(add(mul(divU(r, mul(get("kh"), get("kw"))), get("Hp")), get("i")), get("Wp")), get("j"))
+  })`;
+const NEXT_TAP = `(local.set $j ${add(get("j"), i32(1))}) (local.set $off ${add(get("off"), i32(1))})
       (if (i32.eq ${get("j")} ${get("kw")}) (then
         (local.set $j (i32.const 0)) (local.set $i ${add(get("i"), i32(1))})
+        (local.set $off ${add(get("off"), sub(get("Wp"), get("kw")))})
         (if (i32.eq ${get("i")} ${get("kh")}) (then
-          (local.set $i (i32.const 0)) (local.set $plane ${add(get("plane"), planeBytes)})))))`;
+          (local.set $i (i32.const 0)) (local.set $off ${
+  add(get("off"), mul(sub(get("Hp"), get("kh")), get("Wp")))
+})))))`;
+const TAP_LOCALS = locals("i", "j", "off");
 
-/** Set (ci as `plane`, i, j) of tap `r`: plane = base + ci·H·W·4. */
-const decodeTap = (r: string, base: string) =>
-  `(local.set $plane ${
-    add(base, mul(`(i32.div_u ${r} ${mul(get("kh"), get("kw"))})`, shl2(mul(get("H"), get("W")))))
-  })
-    (local.set $i (i32.rem_u (i32.div_u ${r} ${get("kw")}) ${get("kh")}))
-    (local.set $j (i32.rem_u ${r} ${get("kw")}))`;
+/** Offset of output pixel `p`'s corner on a padded plane: (oh·Wp + ow)·s. */
+const pixelOffset = (p: string) => mul(add(mul(divU(p, get("OW")), get("Wp")), remU(p, get("OW"))), get("s"));
 
 /**
- * `$pack_im2col_<tile>(x, H, W, kh, kw, s, pad, OW, k0, kc, n0, nc, dst)`: the B block of taps
- * k0..k0+kc and pixels n0..n0+nc of one image as column panels of NR pixels (see matmul.ts's pack_b).
- * Per panel the NR/4 groups of four pixels are decoded once; a group in one output row reads with
- * `$row4`, others lane by lane.
+ * Four values at `addr`, `addr` + s·4, ... (bytes; a padded image row, so no checks): one load at
+ * s = 1, two loads and a shuffle at s = 2 (reading up to 4 floats past the last), four otherwise.
+ */
+function row4(s: "1" | "2" | "n", addr: string): string {
+  if (s === "1") return `(v128.load ${addr})`;
+  if (s === "2") return shuffle32(`(v128.load ${addr})`, `(v128.load offset=16 ${addr})`, [0, 2, 4, 6]);
+  return range(4).reduce(
+    (v, l) => `(f32x4.replace_lane ${l} ${v} (f32.load ${add(addr, mul(get("s4"), i32(l)))}))`,
+    ZERO,
+  );
+}
+/** `body(s)` specialised for s = 1, s = 2 and any other stride. */
+const byStride = (body: (s: "1" | "2" | "n") => string) =>
+  `(if (i32.eq ${get("s")} (i32.const 1)) (then ${body("1")})
+    (else (if (i32.eq ${get("s")} (i32.const 2)) (then ${body("2")}) (else ${body("n")}))))`;
+
+/**
+ * `$pack_im2col_<tile>(xp, Hp, Wp, kh, kw, s, OW, k0, kc, n0, nc, dst, pix)`: the B block of taps
+ * k0..k0+kc and pixels n0..n0+nc of one padded image as column panels of NR pixels (see matmul.ts's
+ * pack_b). A panel of NR pixels in one output row copies, per tap, NR values at stride s from one row
+ * of xp; other panels (a row break, or past nc) gather each value through the pixel offsets `pix`.
  */
 function packIm2col(tile: Tile): string {
   const NR = tile.cols, NV = NR / 4;
-  const group = range(NV);
+  const perTap = (body: string) =>
+    loop(
+      "k",
+      i32(0),
+      get("kc"),
+      1,
+      `(local.set $addr ${add(get("base"), shl2(get("off")))})
+      ${body}
+      (local.set $out ${add(get("out"), i32(NR * 4))})
+      ${NEXT_TAP}`,
+    );
+  // Output vector v of a tap covers pixels 4v..4v+3: 4·s floats from 4v·s·4 bytes on.
+  const vectorAt = (s: "1" | "2" | "n", v: number) =>
+    s === "n" ? add(get("addr"), mul(get("s4"), i32(4 * v))) : add(get("addr"), i32(16 * v * Number(s)));
+  const inRow = `(local.set $s4 ${shl2(get("s"))})
+    ${
+    byStride((s) =>
+      perTap(
+        range(NV).map((v) => `(v128.store offset=${16 * v} ${get("out")} ${row4(s, vectorAt(s, v))})`).join(
+          " ",
+        ),
+      )
+    )
+  }`;
+  const gathered = `${
+    range(NR).map((q) =>
+      `(i32.store offset=${4 * q} ${get("pix")} (select ${pixelOffset(add(get("p"), i32(q)))} (i32.const -1)
+        (i32.lt_s ${add(get("jr"), i32(q))} ${get("nc")})))`
+    ).join("\n      ")
+  }
+    (local.set $base ${get("xp")})
+    ${
+    perTap(
+      range(NR).map((q) =>
+        `(local.set $t (i32.load offset=${4 * q} ${get("pix")}))
+        (f32.store offset=${4 * q} ${get("out")} (if (result f32) (i32.ge_s ${get("t")} (i32.const 0))
+          (then (f32.load ${add(get("addr"), shl2(get("t")))})) (else (f32.const 0))))`
+      ).join("\n      "),
+    )
+  }`;
   return `(func $pack_im2col_${
     tag(tile)
-  } (param $x i32) (param $H i32) (param $W i32) (param $kh i32) (param $kw i32)
-    (param $s i32) (param $pad i32) (param $OW i32) (param $k0 i32) (param $kc i32) (param $n0 i32) (param $nc i32)
-    (param $dst i32)
-    ${locals("jr", "k", "i", "j", "plane", "out", "p", "planeBytes")}
-    ${group.map((q) => locals(`hb${q}`, `wb${q}`, `ok${q}`, `p${q}`)).join(" ")}
-    (local.set $planeBytes ${shl2(mul(get("H"), get("W")))})
+  } (param $xp i32) (param $Hp i32) (param $Wp i32) (param $kh i32) (param $kw i32)
+    (param $s i32) (param $OW i32) (param $k0 i32) (param $kc i32) (param $n0 i32) (param $nc i32) (param $dst i32)
+    (param $pix i32)
+    ${locals("jr", "k", "p", "base", "addr", "out", "t", "s4", "i0", "j0", "off0")} ${TAP_LOCALS}
+    ${decodeTap(get("k0"))}
+    (local.set $i0 ${get("i")}) (local.set $j0 ${get("j")}) (local.set $off0 ${get("off")})
     ${
     loop(
       "jr",
       i32(0),
       get("nc"),
       NR,
-      `${
-        group.map((q) =>
-          `(local.set $p${q} ${add(get("n0"), add(get("jr"), i32(4 * q)))})
-        (local.set $p (i32.rem_u ${get(`p${q}`)} ${get("OW")}))
-        (local.set $hb${q} ${sub(mul(`(i32.div_u ${get(`p${q}`)} ${get("OW")})`, get("s")), get("pad"))})
-        (local.set $wb${q} ${sub(mul(get("p"), get("s")), get("pad"))})
-        (local.set $ok${q} (i32.and (i32.lt_s ${add(get("p"), i32(3))} ${get("OW")})
-          (i32.lt_s ${add(get("jr"), i32(4 * q + 3))} ${get("nc")})))`
-        ).join("\n        ")
-      }
-      ${decodeTap(get("k0"), get("x"))}
+      `(local.set $p ${add(get("n0"), get("jr"))})
       (local.set $out ${add(get("dst"), shl2(mul(get("jr"), get("kc"))))})
-      ${
-        loop(
-          "k",
-          i32(0),
-          get("kc"),
-          1,
-          `${
-            group.map((q) =>
-              `(v128.store offset=${16 * q} ${get("out")} (if (result v128) ${get(`ok${q}`)}
-              (then (call $row4 ${get("plane")} ${add(get(`hb${q}`), get("i"))} ${
-                add(get(`wb${q}`), get("j"))
-              } ${get("H")} ${get("W")} ${get("s")}))
-              (else ${
-                tap4(
-                  get("plane"),
-                  get(`p${q}`),
-                  sub(get("nc"), add(get("jr"), i32(4 * q))),
-                  get("i"),
-                  get("j"),
-                )
-              })))`
-            ).join("\n          ")
-          }
-          (local.set $out ${add(get("out"), i32(NR * 4))})
-          ${nextTap(get("planeBytes"))}`,
-        )
-      }`,
+      (local.set $i ${get("i0")}) (local.set $j ${get("j0")}) (local.set $off ${get("off0")})
+      (if (i32.and (i32.le_s ${add(remU(get("p"), get("OW")), i32(NR))} ${get("OW")})
+          (i32.le_s ${add(get("jr"), i32(NR))} ${get("nc")}))
+        (then
+          (local.set $base ${add(get("xp"), shl2(pixelOffset(get("p"))))})
+          ${inRow})
+        (else ${gathered}))`,
     )
   })`;
 }
 
+/** Hp, Wp (padded sides) and R, P from the geometry parameters. */
+const DERIVED = `(local.set $Hp ${add(get("H"), mul(get("pad"), i32(2)))})
+    (local.set $Wp ${add(get("W"), mul(get("pad"), i32(2)))})
+    (local.set $R ${mul(get("Cin"), mul(get("kh"), get("kw")))})
+    (local.set $P ${mul(get("OH"), get("OW"))})`;
+const DERIVED_LOCALS = locals("Hp", "Wp", "R", "P");
+
 /**
- * `conv2d_gemm_<tile>(ap, x, y, bias, geometry..., NC, scratch, slotBytes, counter, start, end)`, parallel
- * over items (image n, block of NC pixels): y_n[:, block] = w · im2col(x_n)[:, block] (+ bias), w packed
- * at `ap` by gemm_pack_a (K-blocks of KC), bias an address or 0.
+ * `conv2d_gemm_<tile>(ap, xp, y, bias, geometry..., NC, scratch, slotBytes, counter, start, end)`,
+ * parallel over items (image n, block of NC pixels): y_n[:, block] = w · im2col(x_n)[:, block] (+ bias),
+ * x padded at `xp` by conv_pad, w packed at `ap` by gemm_pack_a (K-blocks of KC), bias an address or 0.
+ * Scratch: the B block (KC x NC), the edge tile, the pixel offsets.
  */
 function forwardKernel(tile: Tile): string {
-  const MR = tile.rows, t = tag(tile);
-  return `(func $conv2d_gemm_${t} (export "conv2d_gemm_${t}") (param $ap i32) (param $x i32) (param $y i32)
+  const { rows: MR, cols: NR } = tile, t = tag(tile);
+  return `(func $conv2d_gemm_${t} (export "conv2d_gemm_${t}") (param $ap i32) (param $xp i32) (param $y i32)
     (param $bias i32) ${params(GEOMETRY)} (param $NC i32) (param $scratch i32) (param $slotBytes i32)
     (param $counter i32) (param $start i32) (param $end i32)
-    ${locals("item", "blocks", "n", "n0", "nc", "k0", "kc", "Mp", "R", "P", "bbuf", "tmp", "xn")}
+    ${
+    locals("item", "blocks", "n", "n0", "nc", "k0", "kc", "Mp", "bbuf", "tmp", "pix", "xn")
+  } ${DERIVED_LOCALS}
+    ${DERIVED}
     (local.set $bbuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
     (local.set $tmp ${add(get("bbuf"), mul(get("NC"), i32(KC * 4)))})
-    (local.set $R ${mul(get("Cin"), mul(get("kh"), get("kw")))})
-    (local.set $P ${mul(get("OH"), get("OW"))})
-    (local.set $blocks (i32.div_u ${add(get("P"), sub(get("NC"), i32(1)))} ${get("NC")}))
-    (local.set $Mp ${mul(`(i32.div_u ${add(get("Cout"), i32(MR - 1))} ${i32(MR)})`, i32(MR))})
+    (local.set $pix ${add(get("tmp"), i32(MR * NR * 4))})
+    (local.set $blocks ${divU(add(get("P"), sub(get("NC"), i32(1))), get("NC"))})
+    (local.set $Mp ${mul(divU(add(get("Cout"), i32(MR - 1)), i32(MR)), i32(MR))})
     ${
     loop(
       "item",
       get("start"),
       get("end"),
       1,
-      `(local.set $n (i32.div_u ${get("item")} ${get("blocks")}))
-      (local.set $n0 ${mul(`(i32.rem_u ${get("item")} ${get("blocks")})`, get("NC"))})
+      `(local.set $n ${divU(get("item"), get("blocks"))})
+      (local.set $n0 ${mul(remU(get("item"), get("blocks")), get("NC"))})
       (local.set $nc ${min(get("NC"), sub(get("P"), get("n0")))})
-      (local.set $xn ${add(get("x"), shl2(mul(get("n"), mul(get("Cin"), mul(get("H"), get("W"))))))})
+      (local.set $xn ${add(get("xp"), shl2(mul(get("n"), mul(get("Cin"), mul(get("Hp"), get("Wp"))))))})
       ${
         loop(
           "k0",
@@ -251,9 +271,8 @@ function forwardKernel(tile: Tile): string {
           get("R"),
           KC,
           `(local.set $kc ${min(i32(KC), sub(get("R"), get("k0")))})
-          (call $pack_im2col_${t} ${get("xn")} ${get("H")} ${get("W")} ${get("kh")} ${get("kw")} ${
-            get("s")
-          } ${get("pad")} ${get("OW")} ${get("k0")} ${get("kc")} ${get("n0")} ${get("nc")} ${get("bbuf")})
+          (call $pack_im2col_${t} ${get("xn")} ${get("Hp")} ${get("Wp")} ${get("kh")} ${get("kw")} ${get("s")}
+            ${get("OW")} ${get("k0")} ${get("kc")} ${get("n0")} ${get("nc")} ${get("bbuf")} ${get("pix")})
           (call $gemm_block_${t} ${add(get("ap"), shl2(mul(get("k0"), get("Mp"))))} ${get("Cout")} ${
             get("bbuf")
           }
@@ -268,37 +287,62 @@ function forwardKernel(tile: Tile): string {
 }
 
 /**
- * `$pack_im2col_t_<tile>(x, H, W, s, pad, OW, p0, kc, taps, nc, dst)`: the B block of the weight
- * gradient, pixels p0..p0+kc (the K rows) by taps 0..nc (the columns; `taps` holds each one's
- * (plane offset, i, j)), as column panels of NR taps. Per four pixels of one output row and four taps,
- * four `$row4` loads (one per tap, along the row) are transposed into four k-rows of the panel.
+ * `$pack_im2col_t_<tile>(xp, Hp, Wp, s, OW, p0, kc, taps, nc, dst)`: the B block of the weight
+ * gradient, pixels p0..p0+kc of one padded image (the K rows) by taps 0..nc (the columns; `taps[t]` is
+ * tap t's offset), as column panels of NR taps. Four pixels of one output row give each tap one f32x4
+ * along a row of xp; four taps' vectors are transposed into four k-rows of the panel. Four pixels
+ * across a row break (or past kc) are gathered lane by lane.
  */
 function packIm2colTransposed(tile: Tile): string {
   const NR = tile.cols, NV = NR / 4;
-  const tapAt = (u: number) => add(get("taps"), mul(add(get("t"), i32(u)), i32(12)));
-  const load = (u: number) =>
-    `(if (result v128) (i32.lt_s ${add(get("t"), i32(u))} ${get("nc")})
-      (then (if (result v128) ${get("regular")}
-        (then (call $row4 ${add(get("x"), `(i32.load ${tapAt(u)})`)} ${
-      add(get("hb"), `(i32.load offset=4 ${tapAt(u)})`)
-    }
-          ${add(get("wb"), `(i32.load offset=8 ${tapAt(u)})`)} ${get("H")} ${get("W")} ${get("s")}))
-        (else ${
-      tap4(
-        add(get("x"), `(i32.load ${tapAt(u)})`),
-        add(get("p0"), get("k")),
-        sub(get("kc"), get("k")),
-        `(i32.load offset=4 ${tapAt(u)})`,
-        `(i32.load offset=8 ${tapAt(u)})`,
-      )
-    })))
-      (else ${ZERO}))`;
+  const panels = (load: (u: number) => string) =>
+    loop(
+      "jr",
+      i32(0),
+      get("nc"),
+      NR,
+      `(local.set $out ${add(get("dst"), shl2(add(mul(get("jr"), get("kc")), mul(get("k"), i32(NR)))))})
+      ${
+        range(NV).map((v) =>
+          `(local.set $t ${add(get("taps"), shl2(add(get("jr"), i32(4 * v))))})
+          ${
+            range(4).map((u) =>
+              `(local.set $in${u} (if (result v128) (i32.lt_s ${add(get("jr"), i32(4 * v + u))} ${get("nc")})
+              (then ${load(u)}) (else ${ZERO})))`
+            ).join("\n          ")
+          }
+          ${transpose4("in", "out")}
+          ${
+            range(4).map((l) =>
+              `(if (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")}) (then (v128.store offset=${
+                (l * NR + 4 * v) * 4
+              } ${get("out")} ${get(`out${l}`)})))`
+            ).join(" ")
+          }`
+        ).join("\n          ")
+      }`,
+    );
+  // `$t` holds the address of the tap group's first offset here (taps + 4·t).
+  const fast = (s: "1" | "2" | "n") =>
+    panels((u) => row4(s, add(get("base"), shl2(`(i32.load offset=${4 * u} ${get("t")})`))));
+  const slow = panels((u) =>
+    range(4).reduce(
+      (v, l) =>
+        `(f32x4.replace_lane ${l} ${v} (if (result f32) (i32.ge_s ${get(`pix${l}`)} (i32.const 0))
+          (then (f32.load ${
+          add(get("xp"), shl2(add(`(i32.load offset=${4 * u} ${get("t")})`, get(`pix${l}`))))
+        }))
+          (else (f32.const 0))))`,
+      ZERO,
+    )
+  );
   return `(func $pack_im2col_t_${
     tag(tile)
-  } (param $x i32) (param $H i32) (param $W i32) (param $s i32) (param $pad i32)
-    (param $OW i32) (param $p0 i32) (param $kc i32) (param $taps i32) (param $nc i32) (param $dst i32)
-    ${locals("k", "jr", "t", "p", "ow", "hb", "wb", "regular", "out")}
+  } (param $xp i32) (param $Hp i32) (param $Wp i32) (param $s i32) (param $OW i32)
+    (param $p0 i32) (param $kc i32) (param $taps i32) (param $nc i32) (param $dst i32)
+    ${locals("k", "jr", "t", "p", "base", "out", "s4", "pix0", "pix1", "pix2", "pix3")}
     ${range(4).map((r) => `(local $in${r} v128) (local $out${r} v128)`).join(" ")} ${TRANSPOSE_LOCALS}
+    (local.set $s4 ${shl2(get("s"))})
     ${
     loop(
       "k",
@@ -306,79 +350,42 @@ function packIm2colTransposed(tile: Tile): string {
       get("kc"),
       4,
       `(local.set $p ${add(get("p0"), get("k"))})
-      (local.set $ow (i32.rem_u ${get("p")} ${get("OW")}))
-      (local.set $hb ${sub(mul(`(i32.div_u ${get("p")} ${get("OW")})`, get("s")), get("pad"))})
-      (local.set $wb ${sub(mul(get("ow"), get("s")), get("pad"))})
-      (local.set $regular (i32.and (i32.lt_s ${add(get("ow"), i32(3))} ${get("OW")})
-        (i32.lt_s ${add(get("k"), i32(3))} ${get("kc")})))
-      ${
-        loop(
-          "jr",
-          i32(0),
-          get("nc"),
-          NR,
-          `(local.set $out ${add(get("dst"), shl2(add(mul(get("jr"), get("kc")), mul(get("k"), i32(NR)))))})
+      (if (i32.and (i32.lt_s ${add(remU(get("p"), get("OW")), i32(3))} ${get("OW")})
+          (i32.lt_s ${add(get("k"), i32(3))} ${get("kc")}))
+        (then
+          (local.set $base ${add(get("xp"), shl2(pixelOffset(get("p"))))})
+          ${byStride(fast)})
+        (else
           ${
-            range(NV).map((v) =>
-              `(local.set $t ${add(get("jr"), i32(4 * v))})
-          ${range(4).map((u) => `(local.set $in${u} ${load(u)})`).join("\n          ")}
-          ${transpose4("in", "out")}
-          ${
-                range(4).map((l) =>
-                  `(if (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")}) (then (v128.store offset=${
-                    (l * NR + 4 * v) * 4
-                  } ${get("out")} ${get(`out${l}`)})))`
-                ).join(" ")
-              }`
-            ).join("\n          ")
-          }`,
-        )
-      }`,
+        range(4).map((l) =>
+          `(local.set $pix${l} (select ${pixelOffset(add(get("p"), i32(l)))} (i32.const -1)
+            (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")})))`
+        ).join("\n          ")
+      }
+          ${slow}))`,
     )
   })`;
 }
 
 /**
- * `conv2d_grad_weight_gemm_<tile>(x, gy, dw, geometry..., NC, scratch, slotBytes, counter, start, end)`,
- * parallel over items (block of NC taps r0..): dw[:, r0..] = Σ over images n and pixel blocks p0 (in
- * that order) of gy_n[:, p0..p0+kc] · im2col(x_n)[r0.., p0..p0+kc]ᵀ. The thread's scratch holds the
- * A block (Cout rounded up to MR, by KC), the B block (KC x NC), the edge tile and the tap table.
+ * `conv2d_grad_weight_gemm_<tile>(xp, gy, dw, geometry..., NC, scratch, slotBytes, counter, start,
+ * end)`, parallel over items (block of NC taps r0..): dw[:, r0..] = Σ over images n and pixel blocks p0
+ * (in that order) of gy_n[:, p0..p0+kc] · im2col(x_n)[r0.., p0..p0+kc]ᵀ, x padded at `xp`. Scratch: the
+ * A block (Cout rounded up to MR, by KC), the B block (KC x NC), the edge tile, the tap offsets.
  */
 function gradWeightKernel(tile: Tile): string {
   const { rows: MR, cols: NR } = tile, t = tag(tile);
-  return `(func $conv2d_grad_weight_gemm_${t} (export "conv2d_grad_weight_gemm_${t}") (param $x i32) (param $gy i32)
+  return `(func $conv2d_grad_weight_gemm_${t} (export "conv2d_grad_weight_gemm_${t}") (param $xp i32) (param $gy i32)
     (param $dw i32) ${params(GEOMETRY)} (param $NC i32) (param $scratch i32) (param $slotBytes i32)
     (param $counter i32) (param $start i32) (param $end i32)
-    ${
-    locals(
-      "item",
-      "r0",
-      "nc",
-      "n",
-      "p0",
-      "kc",
-      "ir",
-      "Mp",
-      "R",
-      "P",
-      "abuf",
-      "bbuf",
-      "tmp",
-      "taps",
-      "q",
-      "plane",
-      "i",
-      "j",
-      "first",
-    )
-  }
+    ${locals("item", "r0", "nc", "n", "p0", "kc", "ir", "Mp", "abuf", "bbuf", "tmp", "taps", "q", "first")}
+    ${DERIVED_LOCALS} ${TAP_LOCALS}
+    ${DERIVED}
     (local.set $abuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
-    (local.set $Mp ${mul(`(i32.div_u ${add(get("Cout"), i32(MR - 1))} ${i32(MR)})`, i32(MR))})
+    (local.set $Mp ${mul(divU(add(get("Cout"), i32(MR - 1)), i32(MR)), i32(MR))})
     (local.set $bbuf ${add(get("abuf"), mul(get("Mp"), i32(KC * 4)))})
     (local.set $tmp ${add(get("bbuf"), mul(get("NC"), i32(KC * 4)))})
     (local.set $taps ${add(get("tmp"), i32(MR * NR * 4))})
-    (local.set $R ${mul(get("Cin"), mul(get("kh"), get("kw")))})
-    (local.set $P ${mul(get("OH"), get("OW"))})
     ${
     loop(
       "item",
@@ -387,16 +394,14 @@ function gradWeightKernel(tile: Tile): string {
       1,
       `(local.set $r0 ${mul(get("item"), get("NC"))})
       (local.set $nc ${min(get("NC"), sub(get("R"), get("r0")))})
+      ${decodeTap(get("r0"))}
       ${
         loop(
           "q",
           i32(0),
           get("nc"),
           1,
-          `${decodeTap(add(get("r0"), get("q")), i32(0))}
-          (i32.store ${add(get("taps"), mul(get("q"), i32(12)))} ${get("plane")})
-          (i32.store offset=4 ${add(get("taps"), mul(get("q"), i32(12)))} ${get("i")})
-          (i32.store offset=8 ${add(get("taps"), mul(get("q"), i32(12)))} ${get("j")})`,
+          `(i32.store ${add(get("taps"), shl2(get("q")))} ${get("off")}) ${NEXT_TAP}`,
         )
       }
       (local.set $first (i32.const 1))
@@ -429,11 +434,12 @@ function gradWeightKernel(tile: Tile): string {
                   ${add(get("abuf"), shl2(mul(get("ir"), get("kc"))))})`,
               )
             }
-            (call $pack_im2col_t_${t} ${
-              add(get("x"), shl2(mul(get("n"), mul(get("Cin"), mul(get("H"), get("W"))))))
-            } ${get("H")} ${get("W")} ${get("s")} ${get("pad")} ${get("OW")} ${get("p0")} ${get("kc")} ${
-              get("taps")
-            } ${get("nc")} ${get("bbuf")})
+            (call $pack_im2col_t_${t}
+              ${add(get("xp"), shl2(mul(get("n"), mul(get("Cin"), mul(get("Hp"), get("Wp"))))))}
+              ${get("Hp")} ${get("Wp")} ${get("s")} ${get("OW")} ${get("p0")} ${get("kc")} ${get("taps")} ${
+              get("nc")
+            }
+              ${get("bbuf")})
             (call $gemm_block_${t} ${get("abuf")} ${get("Cout")} ${get("bbuf")} ${get("kc")} ${get("nc")}
               ${add(get("dw"), shl2(get("r0")))} ${shl2(get("R"))} (i32.eqz ${get("first")}) (i32.const 0) ${
               get("tmp")
@@ -447,136 +453,102 @@ function gradWeightKernel(tile: Tile): string {
 }
 
 /**
- * `$col2im_tile_<tile>(tmp, dx, r0, mr, p, nr, H, W, kh, kw, s, pad, OW)`: dx[ci, oh·s − pad + i,
- * ow·s − pad + j] += tmp[t][q] for the tile's taps r0 + t = (ci, i, j), t < mr, and pixels p + q =
- * (oh, ow), q < nr. Pixels in one output row whose taps land inside dx take the unrolled path (f32x4 at
- * stride 1).
+ * `$col2im_panel_<tile>(cols, dxp, R, p, nr, Hp, Wp, kh, kw, s, OW, pix)`: for every tap r = (ci, i, j)
+ * of R and pixel p + q = (oh, ow), q < nr, dxp[ci, oh·s + i, ow·s + j] += cols[r][q] (dxp a padded image,
+ * so no checks). NR pixels in one output row add NR values at stride s of one row of dxp per tap (f32x4
+ * at s = 1); others go through the pixel offsets `pix`.
  */
-function col2imTile(tile: Tile): string {
+function col2imPanel(tile: Tile): string {
   const NR = tile.cols, NV = NR / 4;
-  const element = (addr: string, src: string) =>
+  const rmw = (addr: string, src: string) =>
     `(f32.store ${addr} (f32.add (f32.load ${addr}) (f32.load ${src})))`;
-  const unrolled = `(if (i32.eq ${get("s")} (i32.const 1))
-      (then ${
-    range(NV).map((v) =>
-      `(v128.store offset=${16 * v} ${get("addr")} (f32x4.add (v128.load offset=${16 * v} ${get("addr")})
-        (v128.load offset=${16 * v} ${get("src")})))`
-    ).join(" ")
-  })
-      (else ${
-    range(NR).map((q) => element(add(get("addr"), mul(get("s4"), i32(q))), add(get("src"), i32(4 * q)))).join(
-      "\n        ",
-    )
-  }))`;
-  return `(func $col2im_tile_${
-    tag(tile)
-  } (param $tmp i32) (param $dx i32) (param $r0 i32) (param $mr i32) (param $p i32)
-    (param $nr i32) (param $H i32) (param $W i32) (param $kh i32) (param $kw i32) (param $s i32) (param $pad i32)
-    (param $OW i32)
-    ${
-    locals(
-      "t",
-      "q",
-      "plane",
-      "i",
-      "j",
-      "hb",
-      "wb",
-      "h",
-      "w",
-      "ww",
-      "row",
-      "src",
-      "addr",
-      "s4",
-      "planeBytes",
-      "pq",
-    )
-  }
-    (local.set $planeBytes ${shl2(mul(get("H"), get("W")))})
-    (local.set $s4 ${shl2(get("s"))})
-    (local.set $hb ${sub(mul(`(i32.div_u ${get("p")} ${get("OW")})`, get("s")), get("pad"))})
-    (local.set $wb ${sub(mul(`(i32.rem_u ${get("p")} ${get("OW")})`, get("s")), get("pad"))})
-    (local.set $row (i32.le_s ${add(`(i32.rem_u ${get("p")} ${get("OW")})`, get("nr"))} ${get("OW")}))
-    ${decodeTap(get("r0"), get("dx"))}
-    ${
+  const perTap = (body: string) =>
     loop(
-      "t",
+      "r",
       i32(0),
-      get("mr"),
+      get("R"),
       1,
-      `(local.set $src ${add(get("tmp"), mul(get("t"), i32(NR * 4)))})
-      (if ${get("row")}
-        (then
-          (local.set $h ${add(get("hb"), get("i"))})
-          (local.set $w ${add(get("wb"), get("j"))})
-          (if (i32.lt_u ${get("h")} ${get("H")}) (then
-            (local.set $addr ${add(get("plane"), shl2(add(mul(get("h"), get("W")), get("w"))))})
-            (if (i32.and (i32.eq ${get("nr")} ${i32(NR)}) (i32.and (i32.ge_s ${get("w")} (i32.const 0))
-                (i32.lt_s ${add(get("w"), mul(get("s"), i32(NR - 1)))} ${get("W")})))
-              (then ${unrolled})
-              (else ${
-        loop(
-          "q",
-          i32(0),
-          get("nr"),
-          1,
-          `(local.set $ww ${add(get("w"), mul(get("q"), get("s")))})
-                (if (i32.lt_u ${get("ww")} ${get("W")}) (then ${
-            element(add(get("addr"), mul(get("q"), get("s4"))), add(get("src"), shl2(get("q"))))
-          }))`,
-        )
-      })))))
-        (else ${
-        loop(
-          "q",
-          i32(0),
-          get("nr"),
-          1,
-          `(local.set $pq ${add(get("p"), get("q"))})
-          (local.set $h ${
-            add(sub(mul(`(i32.div_u ${get("pq")} ${get("OW")})`, get("s")), get("pad")), get("i"))
-          })
-          (local.set $ww ${
-            add(sub(mul(`(i32.rem_u ${get("pq")} ${get("OW")})`, get("s")), get("pad")), get("j"))
-          })
-          (if (i32.and (i32.lt_u ${get("h")} ${get("H")}) (i32.lt_u ${get("ww")} ${get("W")})) (then ${
-            element(
-              add(get("plane"), shl2(add(mul(get("h"), get("W")), get("ww")))),
-              add(get("src"), shl2(get("q"))),
-            )
-          }))`,
-        )
-      }))
-      ${nextTap(get("planeBytes"))}`,
+      `(local.set $addr ${add(get("base"), shl2(get("off")))})
+      ${body}
+      (local.set $src ${add(get("src"), i32(NR * 4))})
+      ${NEXT_TAP}`,
+    );
+  const inRow = byStride((s) =>
+    perTap(
+      s === "1"
+        ? range(NV).map((v) =>
+          `(v128.store offset=${16 * v} ${get("addr")} (f32x4.add (v128.load offset=${16 * v} ${get("addr")})
+            (v128.load offset=${16 * v} ${get("src")})))`
+        ).join(" ")
+        : range(NR).map((q) =>
+          rmw(
+            s === "2" ? add(get("addr"), i32(8 * q)) : add(get("addr"), mul(get("s4"), i32(q))),
+            add(get("src"), i32(4 * q)),
+          )
+        ).join("\n        "),
     )
-  })`;
+  );
+  const gathered = `${
+    range(NR).map((q) =>
+      `(i32.store offset=${4 * q} ${get("pix")} (select ${pixelOffset(add(get("p"), i32(q)))} (i32.const -1)
+        (i32.lt_s ${i32(q)} ${get("nr")})))`
+    ).join("\n      ")
+  }
+    (local.set $base ${get("dxp")})
+    ${
+    perTap(
+      range(NR).map((q) =>
+        `(local.set $t (i32.load offset=${4 * q} ${get("pix")}))
+        (if (i32.ge_s ${get("t")} (i32.const 0)) (then ${
+          rmw(add(get("addr"), shl2(get("t"))), add(get("src"), i32(4 * q)))
+        }))`
+      ).join("\n      "),
+    )
+  }`;
+  return `(func $col2im_panel_${
+    tag(tile)
+  } (param $cols i32) (param $dxp i32) (param $R i32) (param $p i32) (param $nr i32)
+    (param $Hp i32) (param $Wp i32) (param $kh i32) (param $kw i32) (param $s i32) (param $OW i32) (param $pix i32)
+    ${locals("r", "base", "addr", "src", "t", "s4")} ${TAP_LOCALS}
+    (local.set $s4 ${shl2(get("s"))})
+    (local.set $src ${get("cols")})
+    (local.set $i (i32.const 0)) (local.set $j (i32.const 0)) (local.set $off (i32.const 0))
+    (if (i32.and (i32.le_s ${add(remU(get("p"), get("OW")), i32(NR))} ${get("OW")}) (i32.eq ${get("nr")} ${
+    i32(NR)
+  }))
+      (then
+        (local.set $base ${add(get("dxp"), shl2(pixelOffset(get("p"))))})
+        ${inRow})
+      (else ${gathered})))`;
 }
 
 /**
  * `conv2d_grad_input_gemm_<tile>(ap, gy, dx, geometry..., NC, scratch, slotBytes, counter, start, end)`,
- * parallel over images n: dx_n = 0, then per block of NC pixels, cols = wᵀ · gy_n[:, block] tile by tile
- * (wᵀ packed at `ap` as one K-block of Cout), each tile added into dx_n by `$col2im_tile`.
+ * parallel over images n. Per block of NC pixels and column panel of NR pixels, cols = wᵀ · gy_n
+ * [:, panel] (wᵀ packed at `ap` as one K-block of Cout) for all R taps, added into the thread's zeroed
+ * padded image dxp by `$col2im_panel`; at the end the middle of dxp is copied to dx_n. Scratch: the B
+ * block (Cout x NC), the column panel (R rounded up to MR, by NR), the pixel offsets, dxp.
  */
 function gradInputKernel(tile: Tile): string {
   const { rows: MR, cols: NR } = tile, t = tag(tile);
   return `(func $conv2d_grad_input_gemm_${t} (export "conv2d_grad_input_gemm_${t}") (param $ap i32) (param $gy i32)
     (param $dx i32) ${params(GEOMETRY)} (param $NC i32) (param $scratch i32) (param $slotBytes i32)
     (param $counter i32) (param $start i32) (param $end i32)
-    ${locals("n", "n0", "nc", "jr", "ir", "R", "P", "bbuf", "tmp", "dxn", "planes")}
+    ${locals("n", "n0", "nc", "jr", "ir", "bbuf", "cols", "pix", "dxp", "dxn", "ci", "h")} ${DERIVED_LOCALS}
+    ${DERIVED}
     (local.set $bbuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
-    (local.set $tmp ${add(get("bbuf"), shl2(mul(get("NC"), get("Cout"))))})
-    (local.set $R ${mul(get("Cin"), mul(get("kh"), get("kw")))})
-    (local.set $P ${mul(get("OH"), get("OW"))})
-    (local.set $planes ${shl2(mul(get("Cin"), mul(get("H"), get("W"))))})
+    (local.set $cols ${add(get("bbuf"), shl2(mul(get("NC"), get("Cout"))))})
+    (local.set $pix ${
+    add(get("cols"), mul(mul(divU(add(get("R"), i32(MR - 1)), i32(MR)), i32(MR)), i32(NR * 4)))
+  })
+    (local.set $dxp ${add(get("pix"), i32(NR * 4))})
     ${
     loop(
       "n",
       get("start"),
       get("end"),
       1,
-      `(local.set $dxn ${add(get("dx"), mul(get("n"), get("planes")))})
-      (memory.fill ${get("dxn")} (i32.const 0) ${get("planes")})
+      `(memory.fill ${get("dxp")} (i32.const 0) ${shl2(mul(get("Cin"), mul(get("Hp"), get("Wp"))))})
       ${
         loop(
           "n0",
@@ -594,26 +566,52 @@ function gradInputKernel(tile: Tile): string {
               i32(0),
               get("nc"),
               NR,
-              loop(
-                "ir",
-                i32(0),
-                get("R"),
-                MR,
-                `(call $tile_${t} ${add(get("ap"), shl2(mul(get("ir"), get("Cout"))))}
-                  ${add(get("bbuf"), shl2(mul(get("jr"), get("Cout"))))} ${get("Cout")} ${get("tmp")} ${
-                  i32(NR * 4)
-                }
-                  (i32.const 0) (i32.const 0) ${min(i32(MR), sub(get("R"), get("ir")))} ${i32(NR)} ${
-                  get("tmp")
-                })
-                (call $col2im_tile_${t} ${get("tmp")} ${get("dxn")} ${get("ir")} ${
-                  min(i32(MR), sub(get("R"), get("ir")))
-                } ${add(get("n0"), get("jr"))} ${min(i32(NR), sub(get("nc"), get("jr")))} ${get("H")} ${
-                  get("W")
-                } ${get("kh")} ${get("kw")} ${get("s")} ${get("pad")} ${get("OW")})`,
-              ),
+              `${
+                loop(
+                  "ir",
+                  i32(0),
+                  get("R"),
+                  MR,
+                  `(call $tile_${t} ${add(get("ap"), shl2(mul(get("ir"), get("Cout"))))}
+                  ${add(get("bbuf"), shl2(mul(get("jr"), get("Cout"))))} ${get("Cout")}
+                  ${add(get("cols"), mul(get("ir"), i32(NR * 4)))} ${i32(NR * 4)}
+                  (i32.const 0) (i32.const 0) ${min(i32(MR), sub(get("R"), get("ir")))} ${
+                    i32(NR)
+                  } (i32.const 0))`,
+                )
+              }
+              (call $col2im_panel_${t} ${get("cols")} ${get("dxp")} ${get("R")} ${add(get("n0"), get("jr"))}
+                ${min(i32(NR), sub(get("nc"), get("jr")))} ${get("Hp")} ${get("Wp")} ${get("kh")} ${
+                get("kw")
+              } ${get("s")}
+                ${get("OW")} ${get("pix")})`,
             )
           }`,
+        )
+      }
+      (local.set $dxn ${add(get("dx"), shl2(mul(get("n"), mul(get("Cin"), mul(get("H"), get("W"))))))})
+      ${
+        loop(
+          "ci",
+          i32(0),
+          get("Cin"),
+          1,
+          loop(
+            "h",
+            i32(0),
+            get("H"),
+            1,
+            `(memory.copy ${add(get("dxn"), shl2(mul(add(mul(get("ci"), get("H")), get("h")), get("W"))))}
+              ${
+              add(
+                get("dxp"),
+                shl2(
+                  add(mul(add(add(mul(get("ci"), get("Hp")), get("h")), get("pad")), get("Wp")), get("pad")),
+                ),
+              )
+            }
+              ${shl2(get("W"))})`,
+          ),
         )
       }`,
     )
@@ -622,14 +620,13 @@ function gradInputKernel(tile: Tile): string {
 
 export function conv2dWat(tiles: Tile[] = [TILE]): string[] {
   return [
-    ROW4,
-    TAP,
+    PAD_KERNEL,
     ...tiles.flatMap((tile) => [
       packIm2col(tile),
       forwardKernel(tile),
       packIm2colTransposed(tile),
       gradWeightKernel(tile),
-      col2imTile(tile),
+      col2imPanel(tile),
       gradInputKernel(tile),
     ]),
   ];
@@ -640,8 +637,16 @@ function coversInput([, , H, W]: Shape, kh: number, kw: number, geo: Conv2dGeome
   return geo.padding === 0 && kh === H && kw === W;
 }
 
-/** Bytes of a thread's scratch region, rounded to 64 (the allocator's alignment). */
+/** Bytes of a thread's scratch region for `floats` floats, rounded to 64 (the allocator's alignment). */
 const slot = (floats: number) => Math.ceil((4 * floats) / 64) * 64;
+
+/** x [Nb, C, H, W] copied into zeroed planes of (H + 2·pad) x (W + 2·pad) (conv_pad); free with its bytes. */
+function padded(be: WasmContext, x: Tensor, pad: number): { ptr: number; bytes: number } {
+  const [Nb, C, H, W] = x.shape, plane = (H + 2 * pad) * (W + 2 * pad);
+  const bytes = 4 * (Nb * C * plane + SLACK), ptr = be.runtime.alloc(bytes);
+  be.runtime.run("conv_pad", [be.ptr(x), ptr, H, W, pad], Nb * C, Math.max(1, Math.ceil(65536 / plane)));
+  return { ptr, bytes };
+}
 
 export function conv2dWasm(
   be: WasmContext,
@@ -652,26 +657,17 @@ export function conv2dWasm(
     const [Nb, Cin, H, W] = x, [, Cout, OH, OW] = yShape;
     return [Nb, Cin, H, W, Cout, kh, kw, geo.stride, geo.padding, OH, OW];
   };
+  const scratchArgs = (scratch: number, slotBytes: number) => [scratch, slotBytes, slotCounter(be)];
   return {
     conv2d(x: Tensor, w: Tensor, bias: Tensor | null, geo: Conv2dGeometry): Tensor {
       const [Nb, Cin, H, W] = x.shape, [Cout, , kh, kw] = w.shape;
       const [OH, OW] = slidingOutputSize(H, W, kh, kw, geo);
       const y = be.empty([Nb, Cout, OH, OW]), R = Cin * kh * kw, P = OH * OW;
+      if (y.size === 0) return y;
       if (coversInput(x.shape, kh, kw, geo)) {
         // y [Nb, Cout] = x [Nb, R] · wᵀ, then + bias per column.
-        gemm(
-          be,
-          tile,
-          { ptr: be.ptr(x), zs: 0, rs: R, cs: 1 },
-          { ptr: be.ptr(w), zs: 0, rs: 1, cs: R },
-          be.ptr(y),
-          [
-            1,
-            Nb,
-            Cout,
-            R,
-          ],
-        );
+        const X = { ptr: be.ptr(x), zs: 0, rs: R, cs: 1 }, Wt = { ptr: be.ptr(w), zs: 0, rs: 1, cs: R };
+        gemm(be, tile, X, Wt, be.ptr(y), [1, Nb, Cout, R]);
         if (bias) {
           const ys = rt.f32(be.ptr(y), y.size), bs = rt.f32(be.ptr(bias), Cout);
           for (let i = 0; i < y.size; i++) ys[i] += bs[i % Cout];
@@ -679,51 +675,42 @@ export function conv2dWasm(
         return y;
       }
       const ap = packA(be, tile, { ptr: be.ptr(w), zs: 0, rs: R, cs: 1 }, [1, Cout, R]);
-      const NC = NC_FORWARD, slotBytes = slot(KC * NC + MR * NR);
+      const xp = padded(be, x, geo.padding);
+      const NC = NC_FORWARD, slotBytes = slot(KC * NC + MR * NR + NR);
       withScratch(be, slotBytes, (scratch) =>
         rt.run(
           `conv2d_gemm_${t}`,
           [
             ap,
-            be.ptr(x),
+            xp.ptr,
             be.ptr(y),
             bias ? be.ptr(bias) : 0,
             ...geometryArgs(x.shape, y.shape, kh, kw, geo),
             NC,
-            scratch,
-            slotBytes,
-            slotCounter(be),
+            ...scratchArgs(scratch, slotBytes),
           ],
           Nb * Math.ceil(P / NC),
           grainFor(2 * Cout * Math.min(P, NC) * R),
         ));
+      rt.free(xp.ptr, xp.bytes);
       rt.free(ap, packedABytes(tile, 1, Cout, R));
       return y;
     },
 
     conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeometry): Tensor {
-      const [Nb, Cin] = inShape, [Cout, , kh, kw] = w.shape, [, , OH, OW] = gy.shape;
+      const [Nb, Cin, H, W] = inShape, [Cout, , kh, kw] = w.shape, [, , OH, OW] = gy.shape;
       const dx = be.empty(inShape), R = Cin * kh * kw, P = OH * OW;
+      if (dx.size === 0) return dx;
       if (coversInput(inShape, kh, kw, geo)) {
         // dx [Nb, R] = gy [Nb, Cout] · w [Cout, R].
-        gemm(
-          be,
-          tile,
-          { ptr: be.ptr(gy), zs: 0, rs: Cout, cs: 1 },
-          { ptr: be.ptr(w), zs: 0, rs: R, cs: 1 },
-          be.ptr(dx),
-          [
-            1,
-            Nb,
-            R,
-            Cout,
-          ],
-        );
+        const G = { ptr: be.ptr(gy), zs: 0, rs: Cout, cs: 1 }, Wm = { ptr: be.ptr(w), zs: 0, rs: R, cs: 1 };
+        gemm(be, tile, G, Wm, be.ptr(dx), [1, Nb, R, Cout]);
         return dx;
       }
       // wᵀ [R, Cout]: element (r, co) at w[co·R + r], one K-block of all Cout.
       const ap = packA(be, tile, { ptr: be.ptr(w), zs: 0, rs: 1, cs: R }, [1, R, Cout], Cout);
-      const NC = NC_INPUT, slotBytes = slot(Cout * NC + MR * NR);
+      const NC = NC_INPUT, pad = geo.padding, planes = Cin * (H + 2 * pad) * (W + 2 * pad);
+      const slotBytes = slot(Cout * NC + Math.ceil(R / MR) * MR * NR + NR + planes);
       withScratch(be, slotBytes, (scratch) =>
         rt.run(
           `conv2d_grad_input_gemm_${t}`,
@@ -733,9 +720,7 @@ export function conv2dWasm(
             be.ptr(dx),
             ...geometryArgs(inShape, gy.shape, kh, kw, geo),
             NC,
-            scratch,
-            slotBytes,
-            slotCounter(be),
+            ...scratchArgs(scratch, slotBytes),
           ],
           Nb,
           grainFor(2 * R * Cout * P),
@@ -752,43 +737,37 @@ export function conv2dWasm(
     ): Tensor {
       const [Nb, Cin] = x.shape, [, Cout, OH, OW] = gy.shape;
       const dw = be.empty([Cout, Cin, kh, kw]), R = Cin * kh * kw, P = OH * OW;
+      if (dw.size === 0) return dw;
+      if (Nb * P === 0) {
+        rt.f32(be.ptr(dw), dw.size).fill(0);
+        return dw;
+      }
       if (coversInput(x.shape, kh, kw, geo)) {
         // dw [Cout, R] = gyᵀ [Cout, Nb] · x [Nb, R].
-        gemm(
-          be,
-          tile,
-          { ptr: be.ptr(gy), zs: 0, rs: 1, cs: Cout },
-          { ptr: be.ptr(x), zs: 0, rs: R, cs: 1 },
-          be.ptr(dw),
-          [
-            1,
-            Cout,
-            R,
-            Nb,
-          ],
-        );
+        const Gt = { ptr: be.ptr(gy), zs: 0, rs: 1, cs: Cout }, X = { ptr: be.ptr(x), zs: 0, rs: R, cs: 1 };
+        gemm(be, tile, Gt, X, be.ptr(dw), [1, Cout, R, Nb]);
         return dw;
       }
       // Blocks of taps: at most NC_WEIGHT, and about R/4 when R is small, so that small R still gives
       // several items; the blocks depend on R only, never on the thread count.
       const NC = Math.min(NC_WEIGHT, Math.max(NR, Math.ceil(R / 4 / NR) * NR));
-      const Mp = Math.ceil(Cout / MR) * MR, slotBytes = slot(Mp * KC + KC * NC + MR * NR + 3 * NC);
+      const Mp = Math.ceil(Cout / MR) * MR, slotBytes = slot(Mp * KC + KC * NC + MR * NR + NC);
+      const xp = padded(be, x, geo.padding);
       withScratch(be, slotBytes, (scratch) =>
         rt.run(
           `conv2d_grad_weight_gemm_${t}`,
           [
-            be.ptr(x),
+            xp.ptr,
             be.ptr(gy),
             be.ptr(dw),
             ...geometryArgs(x.shape, gy.shape, kh, kw, geo),
             NC,
-            scratch,
-            slotBytes,
-            slotCounter(be),
+            ...scratchArgs(scratch, slotBytes),
           ],
           Math.ceil(R / NC),
           grainFor(2 * Cout * NC * Nb * P),
         ));
+      rt.free(xp.ptr, xp.bytes);
       return dw;
     },
   };

@@ -473,20 +473,49 @@ function col2imPanel(tile: Tile): string {
       (local.set $src ${add(get("src"), i32(NR * 4))})
       ${NEXT_TAP}`,
     );
+  const vectorRmw = (offset: number, value: string) =>
+    `(v128.store offset=${offset} ${get("addr")} (f32x4.add (v128.load offset=${offset} ${
+      get("addr")
+    }) ${value}))`;
+  // Stride 2, kw even: taps j and j + 1 (rows r, r + 1 of cols) land on alternate columns of one dx row,
+  // so interleaving the two rows gives 2·NR contiguous values: 2·NV shuffles and f32x4 adds per pair.
+  const pairs = loop(
+    "r",
+    i32(0),
+    get("R"),
+    2,
+    `(local.set $addr ${add(get("base"), shl2(get("off")))})
+      ${
+      range(NV).map((v) => {
+        const a = `(v128.load offset=${16 * v} ${get("src")})`,
+          b = `(v128.load offset=${16 * (v + NV)} ${get("src")})`;
+        return `${vectorRmw(32 * v, shuffle32(a, b, [0, 4, 1, 5]))} ${
+          vectorRmw(32 * v + 16, shuffle32(a, b, [2, 6, 3, 7]))
+        }`;
+      }).join("\n      ")
+    }
+      (local.set $src ${add(get("src"), i32(2 * NR * 4))})
+      ${NEXT_TAP}
+      ${NEXT_TAP}`,
+  );
   const inRow = byStride((s) =>
-    perTap(
-      s === "1"
-        ? range(NV).map((v) =>
-          `(v128.store offset=${16 * v} ${get("addr")} (f32x4.add (v128.load offset=${16 * v} ${get("addr")})
-            (v128.load offset=${16 * v} ${get("src")})))`
-        ).join(" ")
-        : range(NR).map((q) =>
-          rmw(
-            s === "2" ? add(get("addr"), i32(8 * q)) : add(get("addr"), mul(get("s4"), i32(q))),
-            add(get("src"), i32(4 * q)),
-          )
-        ).join("\n        "),
-    )
+    s === "1"
+      ? perTap(
+        range(NV).map((v) => vectorRmw(16 * v, `(v128.load offset=${16 * v} ${get("src")})`)).join(" "),
+      )
+      : s === "2"
+      ? `(if (i32.eqz (i32.and ${get("kw")} (i32.const 1))) (then ${pairs}) (else ${
+        perTap(
+          range(NR).map((q) => rmw(add(get("addr"), i32(8 * q)), add(get("src"), i32(4 * q)))).join(
+            "\n        ",
+          ),
+        )
+      }))`
+      : perTap(
+        range(NR).map((q) => rmw(add(get("addr"), mul(get("s4"), i32(q))), add(get("src"), i32(4 * q)))).join(
+          "\n        ",
+        ),
+      )
   );
   const gathered = `${
     range(NR).map((q) =>

@@ -287,69 +287,68 @@ function forwardKernel(tile: Tile): string {
 }
 
 /**
- * `$pack_im2col_t_<tile>(xp, Hp, Wp, s, OW, p0, kc, taps, nc, dst)`: the B block of the weight
+ * `$pack_im2col_t_<tile>(xp, Hp, Wp, kw, s, OW, p0, kc, taps, nc, dst)`: the B block of the weight
  * gradient, pixels p0..p0+kc of one padded image (the K rows) by taps 0..nc (the columns; `taps[t]` is
- * tap t's offset), as column panels of NR taps. Four pixels of one output row give each tap one f32x4
- * along a row of xp; four taps' vectors are transposed into four k-rows of the panel. Four pixels
- * across a row break (or past kc) are gathered lane by lane.
+ * tap t's offset), as column panels of NR taps.
+ * - kw a multiple of 4 (Table 1's 4x4 layers): taps 4g..4g+3 are (ci, i, j..j+3), so for each pixel
+ *   they read four consecutive values of one row of xp: one f32x4 load per pixel and four taps.
+ * - otherwise, per four pixels of one output row and four taps: one `row4` per tap (four pixels along
+ *   a row of xp), transposed into four k-rows of the panel. Four pixels across a row break (or past
+ *   kc) are gathered lane by lane, and the partial panel past nc is zero.
  */
 function packIm2colTransposed(tile: Tile): string {
   const NR = tile.cols, NV = NR / 4;
-  const panels = (load: (u: number) => string) =>
-    loop(
-      "jr",
-      i32(0),
-      get("nc"),
-      NR,
-      `(local.set $out ${add(get("dst"), shl2(add(mul(get("jr"), get("kc")), mul(get("k"), i32(NR)))))})
+  // One panel's four k-rows from four tap vectors each; `checked` guards taps past nc, rows past kc.
+  const panel = (load: (u: number) => string, checked: boolean) =>
+    `(local.set $out ${add(get("dst"), shl2(add(mul(get("jr"), get("kc")), mul(get("k"), i32(NR)))))})
       ${
-        range(NV).map((v) =>
-          `(local.set $t ${add(get("taps"), shl2(add(get("jr"), i32(4 * v))))})
+      range(NV).map((v) =>
+        `(local.set $t ${add(get("taps"), shl2(add(get("jr"), i32(4 * v))))})
           ${
-            range(4).map((u) =>
-              `(local.set $in${u} (if (result v128) (i32.lt_s ${add(get("jr"), i32(4 * v + u))} ${get("nc")})
+          range(4).map((u) =>
+            checked
+              ? `(local.set $in${u} (if (result v128) (i32.lt_s ${add(get("jr"), i32(4 * v + u))} ${
+                get("nc")
+              })
               (then ${load(u)}) (else ${ZERO})))`
-            ).join("\n          ")
-          }
+              : `(local.set $in${u} ${load(u)})`
+          ).join("\n          ")
+        }
           ${transpose4("in", "out")}
           ${
-            range(4).map((l) =>
-              `(if (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")}) (then (v128.store offset=${
-                (l * NR + 4 * v) * 4
-              } ${get("out")} ${get(`out${l}`)})))`
-            ).join(" ")
-          }`
-        ).join("\n          ")
-      }`,
-    );
+          range(4).map((l) => {
+            const store = `(v128.store offset=${(l * NR + 4 * v) * 4} ${get("out")} ${get(`out${l}`)})`;
+            return checked ? `(if (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")}) (then ${store}))` : store;
+          }).join(" ")
+        }`
+      ).join("\n          ")
+    }`;
+  // Full panels unchecked when the four rows are all there, then the partial panel checked.
+  const panels = (load: (u: number) => string, rowsChecked: boolean) =>
+    `${loop("jr", i32(0), sub(get("nc"), i32(NR - 1)), NR, panel(load, rowsChecked))}
+    (if (i32.lt_s ${get("jr")} ${get("nc")}) (then ${panel(load, true)}))`;
   // `$t` holds the address of the tap group's first offset here (taps + 4·t).
   const fast = (s: "1" | "2" | "n") =>
-    panels((u) => row4(s, add(get("base"), shl2(`(i32.load offset=${4 * u} ${get("t")})`))));
-  const slow = panels((u) =>
-    range(4).reduce(
-      (v, l) =>
-        `(f32x4.replace_lane ${l} ${v} (if (result f32) (i32.ge_s ${get(`pix${l}`)} (i32.const 0))
+    panels((u) => row4(s, add(get("base"), shl2(`(i32.load offset=${4 * u} ${get("t")})`))), false);
+  const slow = panels(
+    (u) =>
+      range(4).reduce(
+        (v, l) =>
+          `(f32x4.replace_lane ${l} ${v} (if (result f32) (i32.ge_s ${get(`pix${l}`)} (i32.const 0))
           (then (f32.load ${
-          add(get("xp"), shl2(add(`(i32.load offset=${4 * u} ${get("t")})`, get(`pix${l}`))))
-        }))
+            add(get("xp"), shl2(add(`(i32.load offset=${4 * u} ${get("t")})`, get(`pix${l}`))))
+          }))
           (else (f32.const 0))))`,
-      ZERO,
-    )
+        ZERO,
+      ),
+    true,
   );
-  return `(func $pack_im2col_t_${
-    tag(tile)
-  } (param $xp i32) (param $Hp i32) (param $Wp i32) (param $s i32) (param $OW i32)
-    (param $p0 i32) (param $kc i32) (param $taps i32) (param $nc i32) (param $dst i32)
-    ${locals("k", "jr", "t", "p", "base", "out", "s4", "pix0", "pix1", "pix2", "pix3")}
-    ${range(4).map((r) => `(local $in${r} v128) (local $out${r} v128)`).join(" ")} ${TRANSPOSE_LOCALS}
-    (local.set $s4 ${shl2(get("s"))})
-    ${
-    loop(
-      "k",
-      i32(0),
-      get("kc"),
-      4,
-      `(local.set $p ${add(get("p0"), get("k"))})
+  const transposed = loop(
+    "k",
+    i32(0),
+    get("kc"),
+    4,
+    `(local.set $p ${add(get("p0"), get("k"))})
       (if (i32.and (i32.lt_s ${add(remU(get("p"), get("OW")), i32(3))} ${get("OW")})
           (i32.lt_s ${add(get("k"), i32(3))} ${get("kc")}))
         (then
@@ -357,14 +356,61 @@ function packIm2colTransposed(tile: Tile): string {
           ${byStride(fast)})
         (else
           ${
-        range(4).map((l) =>
-          `(local.set $pix${l} (select ${pixelOffset(add(get("p"), i32(l)))} (i32.const -1)
+      range(4).map((l) =>
+        `(local.set $pix${l} (select ${pixelOffset(add(get("p"), i32(l)))} (i32.const -1)
             (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")})))`
-        ).join("\n          ")
-      }
+      ).join("\n          ")
+    }
           ${slow}))`,
+  );
+  // kw % 4 = 0: pixel by pixel (oh, ow stepped, no divisions), each group of four taps one load.
+  const quadGroup = (v: number) =>
+    `(v128.store offset=${16 * v} ${get("out")} (v128.load ${
+      add(get("base"), shl2(`(i32.load offset=${16 * v} ${get("t")})`))
+    }))`;
+  const quads = `(local.set $p ${remU(get("p0"), get("OW"))})
+    (local.set $base ${add(get("xp"), shl2(pixelOffset(get("p0"))))})
+    ${
+    loop(
+      "k",
+      i32(0),
+      get("kc"),
+      1,
+      `${
+        loop(
+          "jr",
+          i32(0),
+          sub(get("nc"), i32(NR - 1)),
+          NR,
+          `(local.set $out ${add(get("dst"), shl2(add(mul(get("jr"), get("kc")), mul(get("k"), i32(NR)))))})
+          (local.set $t ${add(get("taps"), shl2(get("jr")))})
+          ${range(NV).map(quadGroup).join(" ")}`,
+        )
+      }
+      (if (i32.lt_s ${get("jr")} ${get("nc")}) (then
+        (local.set $out ${add(get("dst"), shl2(add(mul(get("jr"), get("kc")), mul(get("k"), i32(NR)))))})
+        (local.set $t ${add(get("taps"), shl2(get("jr")))})
+        ${
+        range(NV).map((v) =>
+          `(if (i32.lt_s ${add(get("jr"), i32(4 * v))} ${get("nc")}) (then ${quadGroup(v)})
+            (else (v128.store offset=${16 * v} ${get("out")} ${ZERO})))`
+        ).join(" ")
+      }))
+      (local.set $p ${add(get("p"), i32(1))})
+      (local.set $base ${add(get("base"), get("s4"))})
+      (if (i32.eq ${get("p")} ${get("OW")}) (then
+        (local.set $p (i32.const 0))
+        (local.set $base ${add(get("xp"), shl2(pixelOffset(add(get("p0"), add(get("k"), i32(1))))))})))`,
     )
-  })`;
+  }`;
+  return `(func $pack_im2col_t_${
+    tag(tile)
+  } (param $xp i32) (param $Hp i32) (param $Wp i32) (param $kw i32) (param $s i32)
+    (param $OW i32) (param $p0 i32) (param $kc i32) (param $taps i32) (param $nc i32) (param $dst i32)
+    ${locals("k", "jr", "t", "p", "base", "out", "s4", "pix0", "pix1", "pix2", "pix3")}
+    ${range(4).map((r) => `(local $in${r} v128) (local $out${r} v128)`).join(" ")} ${TRANSPOSE_LOCALS}
+    (local.set $s4 ${shl2(get("s"))})
+    (if (i32.eqz (i32.and ${get("kw")} (i32.const 3))) (then ${quads}) (else ${transposed})))`;
 }
 
 /**
@@ -378,12 +424,10 @@ function gradWeightKernel(tile: Tile): string {
   return `(func $conv2d_grad_weight_gemm_${t} (export "conv2d_grad_weight_gemm_${t}") (param $xp i32) (param $gy i32)
     (param $dw i32) ${params(GEOMETRY)} (param $NC i32) (param $scratch i32) (param $slotBytes i32)
     (param $counter i32) (param $start i32) (param $end i32)
-    ${locals("item", "r0", "nc", "n", "p0", "kc", "ir", "Mp", "abuf", "bbuf", "tmp", "taps", "q", "first")}
+    ${locals("item", "r0", "nc", "n", "p0", "kc", "bbuf", "tmp", "taps", "q", "first")}
     ${DERIVED_LOCALS} ${TAP_LOCALS}
     ${DERIVED}
-    (local.set $abuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
-    (local.set $Mp ${mul(divU(add(get("Cout"), i32(MR - 1)), i32(MR)), i32(MR))})
-    (local.set $bbuf ${add(get("abuf"), mul(get("Mp"), i32(KC * 4)))})
+    (local.set $bbuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
     (local.set $tmp ${add(get("bbuf"), mul(get("NC"), i32(KC * 4)))})
     (local.set $taps ${add(get("tmp"), i32(MR * NR * 4))})
     ${
@@ -417,33 +461,20 @@ function gradWeightKernel(tile: Tile): string {
             get("P"),
             KC,
             `(local.set $kc ${min(i32(KC), sub(get("P"), get("p0")))})
-            ${
-              loop(
-                "ir",
-                i32(0),
-                get("Cout"),
-                MR,
-                `(call $pack_a_panel_${t}
-                  ${
-                  add(
-                    get("gy"),
-                    shl2(add(mul(add(mul(get("n"), get("Cout")), get("ir")), get("P")), get("p0"))),
-                  )
-                }
-                  ${get("P")} (i32.const 1) ${min(i32(MR), sub(get("Cout"), get("ir")))} ${get("kc")}
-                  ${add(get("abuf"), shl2(mul(get("ir"), get("kc"))))})`,
-              )
-            }
             (call $pack_im2col_t_${t}
               ${add(get("xp"), shl2(mul(get("n"), mul(get("Cin"), mul(get("Hp"), get("Wp"))))))}
-              ${get("Hp")} ${get("Wp")} ${get("s")} ${get("OW")} ${get("p0")} ${get("kc")} ${get("taps")} ${
-              get("nc")
-            }
+              ${get("Hp")} ${get("Wp")} ${get("kw")} ${get("s")} ${get("OW")} ${get("p0")} ${get("kc")} ${
+              get("taps")
+            } ${get("nc")}
               ${get("bbuf")})
-            (call $gemm_block_${t} ${get("abuf")} ${get("Cout")} ${get("bbuf")} ${get("kc")} ${get("nc")}
-              ${add(get("dw"), shl2(get("r0")))} ${shl2(get("R"))} (i32.eqz ${get("first")}) (i32.const 0) ${
-              get("tmp")
-            })
+            (call $gemm_block_${t}_rows
+              ${add(get("gy"), shl2(add(mul(mul(get("n"), get("Cout")), get("P")), get("p0"))))} ${
+              shl2(get("P"))
+            }
+              ${get("Cout")} ${get("bbuf")} ${get("kc")} ${get("nc")} ${add(get("dw"), shl2(get("r0")))} ${
+              shl2(get("R"))
+            }
+              (i32.eqz ${get("first")}) (i32.const 0) ${get("tmp")})
             (local.set $first (i32.const 0))`,
           ),
         )
@@ -780,7 +811,7 @@ export function conv2dWasm(
       // Blocks of taps: at most NC_WEIGHT, and about R/4 when R is small, so that small R still gives
       // several items; the blocks depend on R only, never on the thread count.
       const NC = Math.min(NC_WEIGHT, Math.max(NR, Math.ceil(R / 4 / NR) * NR));
-      const Mp = Math.ceil(Cout / MR) * MR, slotBytes = slot(Mp * KC + KC * NC + MR * NR + NC);
+      const slotBytes = slot(KC * NC + MR * NR + NC);
       const xp = padded(be, x, geo.padding);
       withScratch(be, slotBytes, (scratch) =>
         rt.run(

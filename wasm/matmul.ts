@@ -125,8 +125,12 @@ export const tag = (tile: Tile) => `${tile.rows}x${tile.cols}`;
  * over kc steps, C at `c` with rows `ldc` bytes apart. `accumulate` adds C's old value; `bias` (an
  * address, or 0) adds bias[i] to row i. The k loop is unrolled UNROLL times.
  */
-function microKernel(mr: number, tile: Tile, relaxed: boolean): string {
+function microKernel(mr: number, tile: Tile, relaxed: boolean, rows = false): string {
   const { rows: MR, cols: NR } = tile, NV = NR / 4, UNROLL = 4;
+  // Packed A: A[i, k] at a + (k·MR + i)·4. Rows (`_rows`): A[i, k] at a + i·lda + 4k, read through one
+  // pointer per row ($a0.., all stepping 4 bytes per k).
+  const aAt = (u: number, i: number) =>
+    rows ? `offset=${4 * u} ${get(`a${i}`)}` : `offset=${(u * MR + i) * 4} ${get("a")}`;
   const acc = (i: number, j: number) => `acc${i}_${j}`;
   const madd = (a: string, b: string, c: string) =>
     relaxed ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
@@ -134,22 +138,30 @@ function microKernel(mr: number, tile: Tile, relaxed: boolean): string {
     [
       ...range(NV).map((j) => `(local.set $b${j} (v128.load offset=${(u * NR + 4 * j) * 4} ${get("b")}))`),
       ...range(mr).flatMap((i) => [
-        `(local.set $x (v128.load32_splat offset=${(u * MR + i) * 4} ${get("a")}))`,
+        `(local.set $x (v128.load32_splat ${aAt(u, i)}))`,
         ...range(NV).map((j) => `(local.set $${acc(i, j)} ${madd(get("x"), get(`b${j}`), get(acc(i, j)))})`),
       ]),
     ].join("\n      ");
   const advance = (steps: number) =>
-    `(local.set $a ${add(get("a"), i32(steps * MR * 4))}) (local.set $b ${
-      add(get("b"), i32(steps * NR * 4))
-    })`;
+    `${
+      rows
+        ? range(mr).map((i) => `(local.set $a${i} ${add(get(`a${i}`), i32(steps * 4))})`).join(" ")
+        : `(local.set $a ${add(get("a"), i32(steps * MR * 4))})`
+    } (local.set $b ${add(get("b"), i32(steps * NR * 4))})`;
   const each = (f: (i: number, j: number) => string) =>
     range(mr).flatMap((i) => range(NV).map((j) => f(i, j))).join("\n    ");
   const row = (i: number) => (i === 0 ? get("c") : add(get("c"), mul(get("ldc"), i32(i))));
-  return `(func $micro_${mr}_${tag(tile)} (param $a i32) (param $b i32) (param $kc i32) (param $c i32)
-    (param $ldc i32) (param $accumulate i32) (param $bias i32)
+  return `(func $micro_${mr}_${tag(tile)}${rows ? "_rows" : ""} (param $a i32) ${
+    rows ? "(param $lda i32)" : ""
+  }
+    (param $b i32) (param $kc i32) (param $c i32) (param $ldc i32) (param $accumulate i32) (param $bias i32)
     (local $end i32) (local $endUnrolled i32) (local $x v128)
     ${range(NV).map((j) => `(local $b${j} v128)`).join(" ")}
     ${each((i, j) => `(local $${acc(i, j)} v128)`)}
+    ${rows ? range(mr).map((i) => `(local $a${i} i32)`).join(" ") : ""}
+    ${
+    rows ? range(mr).map((i) => `(local.set $a${i} ${add(get("a"), mul(get("lda"), i32(i)))})`).join(" ") : ""
+  }
     (local.set $end ${add(get("b"), mul(get("kc"), i32(NR * 4)))})
     (local.set $endUnrolled ${add(get("b"), mul(`(i32.and ${get("kc")} ${i32(-UNROLL)})`, i32(NR * 4)))})
     (block $unrolled_done (loop $unrolled
@@ -184,20 +196,22 @@ function microKernel(mr: number, tile: Tile, relaxed: boolean): string {
  * `$tile_<MR>x<NR>(a, b, kc, c, ldc, accumulate, bias, mr, nr, tmp)`: the micro-kernel for mr ≤ MR
  * rows; with nr < NR columns it computes into the MR x NR scratch tile `tmp` and copies nr columns.
  */
-function tileFunction(tile: Tile): string {
-  const { rows: MR, cols: NR } = tile;
+function tileFunction(tile: Tile, rows = false): string {
+  const { rows: MR, cols: NR } = tile, suffix = rows ? "_rows" : "";
+  // Test mr = MR first: every panel but the last has it.
   const call = (c: string, ldc: string, accumulate: string) =>
-    range(MR).reduceRight(
+    range(MR).reduce(
       (rest, i) =>
-        `(if (i32.eq ${get("mr")} ${i32(i + 1)}) (then (call $micro_${i + 1}_${tag(tile)} ${get("a")} ${
-          get("b")
-        } ${get("kc")} ${c} ${ldc} ${accumulate} ${get("bias")})) (else ${rest}))`,
+        `(if (i32.eq ${get("mr")} ${i32(i + 1)}) (then (call $micro_${i + 1}_${tag(tile)}${suffix} ${
+          get("a")
+        } ${rows ? get("lda") : ""} ${get("b")} ${get("kc")} ${c} ${ldc} ${accumulate} ${
+          get("bias")
+        })) (else ${rest}))`,
       "(unreachable)",
     );
   const src = add(get("tmp"), i32(0));
-  return `(func $tile_${
-    tag(tile)
-  } (param $a i32) (param $b i32) (param $kc i32) (param $c i32) (param $ldc i32)
+  return `(func $tile_${tag(tile)}${suffix} (param $a i32) ${rows ? "(param $lda i32)" : ""} (param $b i32)
+    (param $kc i32) (param $c i32) (param $ldc i32)
     (param $accumulate i32) (param $bias i32) (param $mr i32) (param $nr i32) (param $tmp i32)
     ${locals("i", "j", "src", "dst")} (local $v f32)
     (if (i32.eq ${get("nr")} ${i32(NR)}) (then ${call(get("c"), get("ldc"), get("accumulate"))} (return)))
@@ -233,9 +247,12 @@ function tileFunction(tile: Tile): string {
  * K-block, A packed as row panels (panel at row ir starts at a + ir·kc·4), B as column panels (panel
  * at column jr starts at b + jr·kc·4). `bias` (an address or 0) is bias[0] for row 0.
  */
-function blockFunction(tile: Tile): string {
-  const { rows: MR, cols: NR } = tile;
-  return `(func $gemm_block_${tag(tile)} (param $a i32) (param $M i32) (param $b i32) (param $kc i32)
+function blockFunction(tile: Tile, rows = false): string {
+  const { rows: MR, cols: NR } = tile, suffix = rows ? "_rows" : "";
+  return `(func $gemm_block_${tag(tile)}${suffix} (param $a i32) ${
+    rows ? "(param $lda i32)" : ""
+  } (param $M i32)
+    (param $b i32) (param $kc i32)
     (param $nc i32) (param $c i32) (param $ldc i32) (param $accumulate i32) (param $bias i32) (param $tmp i32)
     ${locals("ic", "icEnd", "jr", "ir")}
     ${
@@ -256,8 +273,12 @@ function blockFunction(tile: Tile): string {
             get("ic"),
             get("icEnd"),
             MR,
-            `(call $tile_${tag(tile)}
-              ${add(get("a"), mul(mul(get("ir"), get("kc")), i32(4)))}
+            `(call $tile_${tag(tile)}${suffix}
+              ${
+              rows
+                ? `${add(get("a"), mul(get("ir"), get("lda")))} ${get("lda")}`
+                : add(get("a"), mul(mul(get("ir"), get("kc")), i32(4)))
+            }
               ${add(get("b"), mul(mul(get("jr"), get("kc")), i32(4)))}
               ${get("kc")}
               ${add(get("c"), add(mul(get("ir"), get("ldc")), mul(get("jr"), i32(4))))}
@@ -564,8 +585,11 @@ function matmulKernel(tile: Tile): string {
 export function gemmCoreWat(relaxed: boolean, tile: Tile): string[] {
   return [
     ...range(tile.rows).map((i) => microKernel(i + 1, tile, relaxed)),
+    ...range(tile.rows).map((i) => microKernel(i + 1, tile, relaxed, true)),
     tileFunction(tile),
+    tileFunction(tile, true),
     blockFunction(tile),
+    blockFunction(tile, true),
     packAPanel(tile),
     packAKernel(tile),
     packB(tile),

@@ -484,9 +484,9 @@ function gradWeightKernel(tile: Tile): string {
 }
 
 /**
- * `$col2im_panel_<tile>(cols, dxp, R, p, nr, Hp, Wp, kh, kw, s, OW, pix)`: for every tap r = (ci, i, j)
- * of R and pixel p + q = (oh, ow), q < nr, dxp[ci, oh·s + i, ow·s + j] += cols[r][q] (dxp a padded image,
- * so no checks). NR pixels in one output row add NR values at stride s of one row of dxp per tap (f32x4
+ * `$col2im_panel_<tile>(cols, ld, dxp, R, p, nr, Hp, Wp, kh, kw, s, OW, pix)`: for every tap r = (ci, i, j)
+ * of R and pixel p + q = (oh, ow), q < nr, dxp[ci, oh·s + i, ow·s + j] += cols[r][q] (cols rows `ld` bytes
+ * apart; dxp a padded image, so no checks). NR pixels in one output row add NR values at stride s of one row of dxp per tap (f32x4
  * at s = 1); others go through the pixel offsets `pix`.
  */
 function col2imPanel(tile: Tile): string {
@@ -501,7 +501,7 @@ function col2imPanel(tile: Tile): string {
       1,
       `(local.set $addr ${add(get("base"), shl2(get("off")))})
       ${body}
-      (local.set $src ${add(get("src"), i32(NR * 4))})
+      (local.set $src ${add(get("src"), get("ld"))})
       ${NEXT_TAP}`,
     );
   const vectorRmw = (offset: number, value: string) =>
@@ -518,14 +518,14 @@ function col2imPanel(tile: Tile): string {
     `(local.set $addr ${add(get("base"), shl2(get("off")))})
       ${
       range(NV).map((v) => {
-        const a = `(v128.load offset=${16 * v} ${get("src")})`,
-          b = `(v128.load offset=${16 * (v + NV)} ${get("src")})`;
+        const a = `(v128.load offset=${16 * v} ${get("src")})`;
+        const b = `(v128.load offset=${16 * v} ${add(get("src"), get("ld"))})`;
         return `${vectorRmw(32 * v, shuffle32(a, b, [0, 4, 1, 5]))} ${
           vectorRmw(32 * v + 16, shuffle32(a, b, [2, 6, 3, 7]))
         }`;
       }).join("\n      ")
     }
-      (local.set $src ${add(get("src"), i32(2 * NR * 4))})
+      (local.set $src ${add(get("src"), mul(get("ld"), i32(2)))})
       ${NEXT_TAP}
       ${NEXT_TAP}`,
   );
@@ -567,7 +567,7 @@ function col2imPanel(tile: Tile): string {
   }`;
   return `(func $col2im_panel_${
     tag(tile)
-  } (param $cols i32) (param $dxp i32) (param $R i32) (param $p i32) (param $nr i32)
+  } (param $cols i32) (param $ld i32) (param $dxp i32) (param $R i32) (param $p i32) (param $nr i32)
     (param $Hp i32) (param $Wp i32) (param $kh i32) (param $kw i32) (param $s i32) (param $OW i32) (param $pix i32)
     ${locals("r", "base", "addr", "src", "t", "s4")} ${TAP_LOCALS}
     (local.set $s4 ${shl2(get("s"))})
@@ -594,13 +594,12 @@ function gradInputKernel(tile: Tile): string {
   return `(func $conv2d_grad_input_gemm_${t} (export "conv2d_grad_input_gemm_${t}") (param $ap i32) (param $gy i32)
     (param $dx i32) ${params(GEOMETRY)} (param $NC i32) (param $scratch i32) (param $slotBytes i32)
     (param $counter i32) (param $start i32) (param $end i32)
-    ${locals("n", "n0", "nc", "jr", "ir", "bbuf", "cols", "pix", "dxp", "dxn", "ci", "h")} ${DERIVED_LOCALS}
+    ${locals("n", "n0", "nc", "jr", "bbuf", "cols", "tmp", "pix", "dxp", "dxn", "ci", "h")} ${DERIVED_LOCALS}
     ${DERIVED}
     (local.set $bbuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
     (local.set $cols ${add(get("bbuf"), shl2(mul(get("NC"), get("Cout"))))})
-    (local.set $pix ${
-    add(get("cols"), mul(mul(divU(add(get("R"), i32(MR - 1)), i32(MR)), i32(MR)), i32(NR * 4)))
-  })
+    (local.set $tmp ${add(get("cols"), shl2(mul(get("R"), get("NC"))))})
+    (local.set $pix ${add(get("tmp"), i32(MR * NR * 4))})
     (local.set $dxp ${add(get("pix"), i32(NR * 4))})
     ${
     loop(
@@ -620,31 +619,23 @@ function gradInputKernel(tile: Tile): string {
             add(get("gy"), shl2(add(mul(get("n"), mul(get("Cout"), get("P"))), get("n0"))))
           }
             ${get("P")} (i32.const 1) ${get("Cout")} ${get("nc")} ${get("bbuf")})
+          (call $gemm_block_${t} ${get("ap")} ${get("R")} ${get("bbuf")} ${get("Cout")} ${get("nc")} ${
+            get("cols")
+          }
+            ${shl2(get("NC"))} (i32.const 0) (i32.const 0) ${get("tmp")})
           ${
             loop(
               "jr",
               i32(0),
               get("nc"),
               NR,
-              `${
-                loop(
-                  "ir",
-                  i32(0),
-                  get("R"),
-                  MR,
-                  `(call $tile_${t} ${add(get("ap"), shl2(mul(get("ir"), get("Cout"))))}
-                  ${add(get("bbuf"), shl2(mul(get("jr"), get("Cout"))))} ${get("Cout")}
-                  ${add(get("cols"), mul(get("ir"), i32(NR * 4)))} ${i32(NR * 4)}
-                  (i32.const 0) (i32.const 0) ${min(i32(MR), sub(get("R"), get("ir")))} ${
-                    i32(NR)
-                  } (i32.const 0))`,
-                )
+              `(call $col2im_panel_${t} ${add(get("cols"), shl2(get("jr")))} ${shl2(get("NC"))} ${
+                get("dxp")
+              } ${get("R")}
+                ${add(get("n0"), get("jr"))} ${min(i32(NR), sub(get("nc"), get("jr")))} ${get("Hp")} ${
+                get("Wp")
               }
-              (call $col2im_panel_${t} ${get("cols")} ${get("dxp")} ${get("R")} ${add(get("n0"), get("jr"))}
-                ${min(i32(NR), sub(get("nc"), get("jr")))} ${get("Hp")} ${get("Wp")} ${get("kh")} ${
-                get("kw")
-              } ${get("s")}
-                ${get("OW")} ${get("pix")})`,
+                ${get("kh")} ${get("kw")} ${get("s")} ${get("OW")} ${get("pix")})`,
             )
           }`,
         )
@@ -770,7 +761,7 @@ export function conv2dWasm(
       // wᵀ [R, Cout]: element (r, co) at w[co·R + r], one K-block of all Cout.
       const ap = packA(be, tile, { ptr: be.ptr(w), zs: 0, rs: 1, cs: R }, [1, R, Cout], Cout);
       const NC = NC_INPUT, pad = geo.padding, planes = Cin * (H + 2 * pad) * (W + 2 * pad);
-      const slotBytes = slot(Cout * NC + Math.ceil(R / MR) * MR * NR + NR + planes);
+      const slotBytes = slot(Cout * NC + R * NC + MR * NR + NR + planes);
       withScratch(be, slotBytes, (scratch) =>
         rt.run(
           `conv2d_grad_input_gemm_${t}`,

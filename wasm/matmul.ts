@@ -63,8 +63,6 @@ export const TILE: Tile = { rows: 4, cols: 8 };
 export const KC = 256;
 /** Columns of a parallel item of the matmul (a multiple of every NR). */
 export const MATMUL_NC = 128;
-/** Rows of A swept per column panel before moving on (an MC x KC block of A stays in L2). */
-const MC = 128;
 /** Work (multiply-adds x 2) below which a chunk is not worth a thread round trip (55-150 µs). */
 export const MIN_CHUNK_FLOPS = 4e6;
 
@@ -119,6 +117,7 @@ export const TRANSPOSE_LOCALS = range(4).map((k) => `(local $t${k} v128)`).join(
 
 /** Name suffix of the functions generated for a tile, so modules with several tiles can coexist. */
 export const tag = (tile: Tile) => `${tile.rows}x${tile.cols}`;
+const ZERO_V128 = "(v128.const i32x4 0 0 0 0)";
 
 /**
  * The micro-kernel for the top `mr` rows of an MR x NR tile: C[0..mr, 0..NR] (+)= A panel · B panel
@@ -155,12 +154,17 @@ function microKernel(mr: number, tile: Tile, relaxed: boolean, rows = false): st
     rows ? "(param $lda i32)" : ""
   }
     (param $b i32) (param $kc i32) (param $c i32) (param $ldc i32) (param $accumulate i32) (param $bias i32)
-    (local $end i32) (local $endUnrolled i32) (local $x v128)
+    (param $np i32) (local $end i32) (local $endUnrolled i32) (local $x v128) (local $aStart i32)
     ${range(NV).map((j) => `(local $b${j} v128)`).join(" ")}
     ${each((i, j) => `(local $${acc(i, j)} v128)`)}
     ${rows ? range(mr).map((i) => `(local $a${i} i32)`).join(" ") : ""}
+    (local.set $aStart ${get("a")})
+    (loop $panel
+    ${each((i, j) => `(local.set $${acc(i, j)} ${ZERO_V128})`)}
     ${
-    rows ? range(mr).map((i) => `(local.set $a${i} ${add(get("a"), mul(get("lda"), i32(i)))})`).join(" ") : ""
+    rows
+      ? range(mr).map((i) => `(local.set $a${i} ${add(get("aStart"), mul(get("lda"), i32(i)))})`).join(" ")
+      : `(local.set $a ${get("aStart")})`
   }
     (local.set $end ${add(get("b"), mul(get("kc"), i32(NR * 4)))})
     (local.set $endUnrolled ${add(get("b"), mul(`(i32.and ${get("kc")} ${i32(-UNROLL)})`, i32(NR * 4)))})
@@ -189,7 +193,9 @@ function microKernel(mr: number, tile: Tile, relaxed: boolean, rows = false): st
       `(local.set $${acc(i, j)} (f32x4.add ${get(acc(i, j))} (v128.load offset=${16 * j} ${row(i)})))`
     )
   }))
-    ${each((i, j) => `(v128.store offset=${16 * j} ${row(i)} ${get(acc(i, j))})`)})`;
+    ${each((i, j) => `(v128.store offset=${16 * j} ${row(i)} ${get(acc(i, j))})`)}
+    (local.set $c ${add(get("c"), i32(NR * 4))})
+    (br_if $panel (local.tee $np (i32.sub ${get("np")} (i32.const 1))))))`;
 }
 
 /**
@@ -206,7 +212,7 @@ function tileFunction(tile: Tile, rows = false): string {
           get("a")
         } ${rows ? get("lda") : ""} ${get("b")} ${get("kc")} ${c} ${ldc} ${accumulate} ${
           get("bias")
-        })) (else ${rest}))`,
+        } (i32.const 1))) (else ${rest}))`,
       "(unreachable)",
     );
   const src = add(get("tmp"), i32(0));
@@ -249,47 +255,41 @@ function tileFunction(tile: Tile, rows = false): string {
  */
 function blockFunction(tile: Tile, rows = false): string {
   const { rows: MR, cols: NR } = tile, suffix = rows ? "_rows" : "";
+  const aPanel = rows
+    ? `${add(get("a"), mul(get("ir"), get("lda")))} ${get("lda")}`
+    : add(get("a"), mul(mul(get("ir"), get("kc")), i32(4)));
+  const bias = `(select ${add(get("bias"), mul(get("ir"), i32(4)))} (i32.const 0) ${get("bias")})`;
+  const cRow = add(get("c"), mul(get("ir"), get("ldc")));
+  // The full column panels in one call of the micro-kernel for mr rows (mr = MR tested first).
+  const full = range(MR).reduce(
+    (rest, i) =>
+      `(if (i32.eq ${get("mr")} ${i32(i + 1)}) (then (call $micro_${i + 1}_${tag(tile)}${suffix} ${aPanel} ${
+        get("b")
+      } ${get("kc")} ${cRow} ${get("ldc")} ${get("accumulate")} ${bias} (i32.div_u ${get("full")} ${
+        i32(NR)
+      })))
+      (else ${rest}))`,
+    "(unreachable)",
+  );
   return `(func $gemm_block_${tag(tile)}${suffix} (param $a i32) ${
     rows ? "(param $lda i32)" : ""
   } (param $M i32)
     (param $b i32) (param $kc i32)
     (param $nc i32) (param $c i32) (param $ldc i32) (param $accumulate i32) (param $bias i32) (param $tmp i32)
-    ${locals("ic", "icEnd", "jr", "ir")}
+    ${locals("ir", "mr", "full")}
+    (local.set $full ${mul(`(i32.div_u ${get("nc")} ${i32(NR)})`, i32(NR))})
     ${
     loop(
-      "ic",
+      "ir",
       i32(0),
       get("M"),
-      MC,
-      `(local.set $icEnd ${min(add(get("ic"), i32(MC)), get("M"))})
-      ${
-        loop(
-          "jr",
-          i32(0),
-          get("nc"),
-          NR,
-          loop(
-            "ir",
-            get("ic"),
-            get("icEnd"),
-            MR,
-            `(call $tile_${tag(tile)}${suffix}
-              ${
-              rows
-                ? `${add(get("a"), mul(get("ir"), get("lda")))} ${get("lda")}`
-                : add(get("a"), mul(mul(get("ir"), get("kc")), i32(4)))
-            }
-              ${add(get("b"), mul(mul(get("jr"), get("kc")), i32(4)))}
-              ${get("kc")}
-              ${add(get("c"), add(mul(get("ir"), get("ldc")), mul(get("jr"), i32(4))))}
-              ${get("ldc")} ${get("accumulate")}
-              (select ${add(get("bias"), mul(get("ir"), i32(4)))} (i32.const 0) ${get("bias")})
-              ${min(i32(MR), `(i32.sub ${get("M")} ${get("ir")})`)}
-              ${min(i32(NR), `(i32.sub ${get("nc")} ${get("jr")})`)}
-              ${get("tmp")})`,
-          ),
-        )
-      }`,
+      MR,
+      `(local.set $mr ${min(i32(MR), `(i32.sub ${get("M")} ${get("ir")})`)})
+      (if ${get("full")} (then ${full}))
+      (if (i32.lt_s ${get("full")} ${get("nc")}) (then
+        (call $tile_${tag(tile)}${suffix} ${aPanel} ${add(get("b"), mul(mul(get("full"), get("kc")), i32(4)))}
+          ${get("kc")} ${add(cRow, mul(get("full"), i32(4)))} ${get("ldc")} ${get("accumulate")} ${bias}
+          ${get("mr")} (i32.sub ${get("nc")} ${get("full")}) ${get("tmp")})))`,
     )
   })`;
 }

@@ -11,7 +11,7 @@ import { elementwiseWasm, elementwiseWat } from "./elementwise.ts";
 import { reduceWasm, reduceWat } from "./reduce.ts";
 import { shapeWasm } from "./shape.ts";
 import { optimWasm, optimWat } from "./optim.ts";
-import { matmulWasm, matmulWat } from "./matmul.ts";
+import { matmulWasm, matmulWat, TILE, type Tile } from "./matmul.ts";
 import { conv2dWasm, conv2dWat } from "./conv2d.ts";
 
 export interface WasmStorage {
@@ -37,11 +37,19 @@ export interface WasmOptions {
   threads?: number;
   /** Use relaxed SIMD where the engine has it (default); false forces the mul + add kernels. */
   relaxed?: boolean;
+  /** The GEMM register tile (default TILE, wasm/matmul.ts); others are for bench/wasm_tiles.ts. */
+  tile?: Tile;
 }
 
 /** The WAT functions of every op, for the kernels' features. */
-function kernelFunctions(relaxed: boolean): string[] {
-  return [...elementwiseWat(), ...reduceWat(), ...optimWat(), ...matmulWat(relaxed), ...conv2dWat()];
+function kernelFunctions(relaxed: boolean, tile: Tile): string[] {
+  return [
+    ...elementwiseWat(),
+    ...reduceWat(),
+    ...optimWat(),
+    ...matmulWat(relaxed, [tile]),
+    ...conv2dWat([tile]),
+  ];
 }
 
 // WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
@@ -74,7 +82,8 @@ const UNWRITTEN: Pick<
 export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
   const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
   const relaxed = (options.relaxed ?? true) && await hasRelaxedSimd();
-  const runtime = await WasmRuntime.create(kernelFunctions(relaxed), threads);
+  const tile = options.tile ?? TILE;
+  const runtime = await WasmRuntime.create(kernelFunctions(relaxed, tile), threads);
   const empty = (shape: Shape) => {
     const size = shape.reduce((a, b) => a * b, 1), bytes = 4 * size;
     return new Tensor(shape, "float32", new Storage(be, { ptr: runtime.alloc(bytes), bytes }, bytes));
@@ -113,8 +122,8 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...reduceWasm(ctx),
     ...shapeWasm(ctx),
     ...optimWasm(ctx),
-    ...matmulWasm(ctx),
-    ...conv2dWasm(ctx),
+    ...matmulWasm(ctx, tile),
+    ...conv2dWasm(ctx, tile),
     ...UNWRITTEN,
   };
   return be;

@@ -56,9 +56,18 @@ export interface Tile {
 }
 
 /**
- * Measured (bench/wasm_tiles.ts, one thread, see the numbers there): TODO
+ * 6x8, measured against 4x8 and 2x16 (bench/wasm_tiles.ts: one thread, the three tiles interleaved,
+ * Intel Xeon (Sapphire Rapids class), 2 cores shared with other jobs, load average 4.5-7):
+ *   geometric mean of the best GFLOP/s over matmul 1024^3 and the 30 Table-1 kernels, three runs:
+ *     4x8 10.6 15.6 11.5 | 6x8 11.1 15.9 12.3 | 2x16 9.9 15.2 11.2
+ *   matmul 1024^3, 15 rounds, best GFLOP per CPU-second, two runs:
+ *     4x8 23.8 25.6 | 6x8 27.5 28.4 | 2x16 24.6 26.2
+ * Per workload the three are within the noise of this machine; 6x8 is ahead on average and on the
+ * matmul. Its 12 accumulators also cover the FMA latency (4 cycles x 2 ports = 8 in flight) with room
+ * to spare, where 4x8 and 2x16 have exactly 8. Edges cost little: M = 32 runs five 6-row panels and
+ * one 2-row micro-kernel (no padded rows are computed).
  */
-export const TILE: Tile = { rows: 4, cols: 8 };
+export const TILE: Tile = { rows: 6, cols: 8 };
 /** Depth of a K-block: the B panel (KC·NR floats) stays in L1. */
 export const KC = 256;
 /** Columns of a parallel item of the matmul (a multiple of every NR). */

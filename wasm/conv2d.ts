@@ -134,6 +134,17 @@ const TAP_LOCALS = locals("i", "j", "off");
 
 /** Offset of output pixel `p`'s corner on a padded plane: (oh·Wp + ow)·s. */
 const pixelOffset = (p: string) => mul(add(mul(divU(p, get("OW")), get("Wp")), remU(p, get("OW"))), get("s"));
+/** The same from the locals $oh, $ow, which the loops step (`stepPixels`) instead of dividing. */
+const cornerOffset = mul(add(mul(get("oh"), get("Wp")), get("ow")), get("s"));
+/** Set $oh, $ow to output pixel `p` (two divisions: once per loop, not per panel). */
+const setPixel = (p: string) => `(local.set $oh ${divU(p, get("OW"))}) (local.set $ow ${remU(p, get("OW"))})`;
+/** Step $oh, $ow on by `n` pixels. */
+const stepPixels = (n: string) =>
+  `(local.set $ow ${add(get("ow"), n)})
+      (block $wrapped (loop $wrap
+        (br_if $wrapped (i32.lt_s ${get("ow")} ${get("OW")}))
+        (local.set $ow ${sub(get("ow"), get("OW"))}) (local.set $oh ${add(get("oh"), i32(1))})
+        (br $wrap)))`;
 
 /**
  * Four values at `addr`, `addr` + s·4, ... (bytes; a padded image row, so no checks): one load at
@@ -205,9 +216,10 @@ function packIm2col(tile: Tile): string {
   } (param $xp i32) (param $Hp i32) (param $Wp i32) (param $kh i32) (param $kw i32)
     (param $s i32) (param $OW i32) (param $k0 i32) (param $kc i32) (param $n0 i32) (param $nc i32) (param $dst i32)
     (param $pix i32)
-    ${locals("jr", "k", "p", "base", "addr", "out", "t", "s4", "i0", "j0", "off0")} ${TAP_LOCALS}
+    ${locals("jr", "k", "p", "base", "addr", "out", "t", "s4", "i0", "j0", "off0", "oh", "ow")} ${TAP_LOCALS}
     ${decodeTap(get("k0"))}
     (local.set $i0 ${get("i")}) (local.set $j0 ${get("j")}) (local.set $off0 ${get("off")})
+    ${setPixel(get("n0"))}
     ${
     loop(
       "jr",
@@ -217,12 +229,13 @@ function packIm2col(tile: Tile): string {
       `(local.set $p ${add(get("n0"), get("jr"))})
       (local.set $out ${add(get("dst"), shl2(mul(get("jr"), get("kc"))))})
       (local.set $i ${get("i0")}) (local.set $j ${get("j0")}) (local.set $off ${get("off0")})
-      (if (i32.and (i32.le_s ${add(remU(get("p"), get("OW")), i32(NR))} ${get("OW")})
+      (if (i32.and (i32.le_s ${add(get("ow"), i32(NR))} ${get("OW")})
           (i32.le_s ${add(get("jr"), i32(NR))} ${get("nc")}))
         (then
-          (local.set $base ${add(get("xp"), shl2(pixelOffset(get("p"))))})
+          (local.set $base ${add(get("xp"), shl2(cornerOffset))})
           ${inRow})
-        (else ${gathered}))`,
+        (else ${gathered}))
+      ${stepPixels(i32(NR))}`,
     )
   })`;
 }
@@ -343,26 +356,30 @@ function packIm2colTransposed(tile: Tile): string {
       ),
     true,
   );
-  const transposed = loop(
-    "k",
-    i32(0),
-    get("kc"),
-    4,
-    `(local.set $p ${add(get("p0"), get("k"))})
-      (if (i32.and (i32.lt_s ${add(remU(get("p"), get("OW")), i32(3))} ${get("OW")})
+  const transposed = `${setPixel(get("p0"))}
+    ${
+    loop(
+      "k",
+      i32(0),
+      get("kc"),
+      4,
+      `(local.set $p ${add(get("p0"), get("k"))})
+      (if (i32.and (i32.lt_s ${add(get("ow"), i32(3))} ${get("OW")})
           (i32.lt_s ${add(get("k"), i32(3))} ${get("kc")}))
         (then
-          (local.set $base ${add(get("xp"), shl2(pixelOffset(get("p"))))})
+          (local.set $base ${add(get("xp"), shl2(cornerOffset))})
           ${byStride(fast)})
         (else
           ${
-      range(4).map((l) =>
-        `(local.set $pix${l} (select ${pixelOffset(add(get("p"), i32(l)))} (i32.const -1)
+        range(4).map((l) =>
+          `(local.set $pix${l} (select ${pixelOffset(add(get("p"), i32(l)))} (i32.const -1)
             (i32.lt_s ${add(get("k"), i32(l))} ${get("kc")})))`
-      ).join("\n          ")
-    }
-          ${slow}))`,
-  );
+        ).join("\n          ")
+      }
+          ${slow}))
+      ${stepPixels(i32(4))}`,
+    )
+  }`;
   // kw % 4 = 0: pixel by pixel (oh, ow stepped, no divisions), each group of four taps one load.
   const quadGroup = (v: number) =>
     `(v128.store offset=${16 * v} ${get("out")} (v128.load ${
@@ -407,7 +424,7 @@ function packIm2colTransposed(tile: Tile): string {
     tag(tile)
   } (param $xp i32) (param $Hp i32) (param $Wp i32) (param $kw i32) (param $s i32)
     (param $OW i32) (param $p0 i32) (param $kc i32) (param $taps i32) (param $nc i32) (param $dst i32)
-    ${locals("k", "jr", "t", "p", "base", "out", "s4", "pix0", "pix1", "pix2", "pix3")}
+    ${locals("k", "jr", "t", "p", "base", "out", "s4", "pix0", "pix1", "pix2", "pix3", "oh", "ow")}
     ${range(4).map((r) => `(local $in${r} v128) (local $out${r} v128)`).join(" ")} ${TRANSPOSE_LOCALS}
     (local.set $s4 ${shl2(get("s"))})
     (if (i32.eqz (i32.and ${get("kw")} (i32.const 3))) (then ${quads}) (else ${transposed})))`;
@@ -484,8 +501,8 @@ function gradWeightKernel(tile: Tile): string {
 }
 
 /**
- * `$col2im_panel_<tile>(cols, ld, dxp, R, p, nr, Hp, Wp, kh, kw, s, OW, pix)`: for every tap r = (ci, i, j)
- * of R and pixel p + q = (oh, ow), q < nr, dxp[ci, oh·s + i, ow·s + j] += cols[r][q] (cols rows `ld` bytes
+ * `$col2im_panel_<tile>(cols, ld, dxp, R, p, oh, ow, nr, Hp, Wp, kh, kw, s, OW, pix)`: for every tap
+ * r = (ci, i, j) of R and pixel p + q, q < nr (p is (oh, ow)), dxp[ci, oh·s + i, ow·s + j] += cols[r][q] (cols rows `ld` bytes
  * apart; dxp a padded image, so no checks). NR pixels in one output row add NR values at stride s of one row of dxp per tap (f32x4
  * at s = 1); others go through the pixel offsets `pix`.
  */
@@ -567,17 +584,16 @@ function col2imPanel(tile: Tile): string {
   }`;
   return `(func $col2im_panel_${
     tag(tile)
-  } (param $cols i32) (param $ld i32) (param $dxp i32) (param $R i32) (param $p i32) (param $nr i32)
+  } (param $cols i32) (param $ld i32) (param $dxp i32) (param $R i32) (param $p i32) (param $oh i32) (param $ow i32)
+    (param $nr i32)
     (param $Hp i32) (param $Wp i32) (param $kh i32) (param $kw i32) (param $s i32) (param $OW i32) (param $pix i32)
     ${locals("r", "base", "addr", "src", "t", "s4")} ${TAP_LOCALS}
     (local.set $s4 ${shl2(get("s"))})
     (local.set $src ${get("cols")})
     (local.set $i (i32.const 0)) (local.set $j (i32.const 0)) (local.set $off (i32.const 0))
-    (if (i32.and (i32.le_s ${add(remU(get("p"), get("OW")), i32(NR))} ${get("OW")}) (i32.eq ${get("nr")} ${
-    i32(NR)
-  }))
+    (if (i32.and (i32.le_s ${add(get("ow"), i32(NR))} ${get("OW")}) (i32.eq ${get("nr")} ${i32(NR)}))
       (then
-        (local.set $base ${add(get("dxp"), shl2(pixelOffset(get("p"))))})
+        (local.set $base ${add(get("dxp"), shl2(cornerOffset))})
         ${inRow})
       (else ${gathered})))`;
 }
@@ -594,7 +610,8 @@ function gradInputKernel(tile: Tile): string {
   return `(func $conv2d_grad_input_gemm_${t} (export "conv2d_grad_input_gemm_${t}") (param $ap i32) (param $gy i32)
     (param $dx i32) ${params(GEOMETRY)} (param $NC i32) (param $scratch i32) (param $slotBytes i32)
     (param $counter i32) (param $start i32) (param $end i32)
-    ${locals("n", "n0", "nc", "jr", "bbuf", "cols", "tmp", "pix", "dxp", "dxn", "ci", "h")} ${DERIVED_LOCALS}
+    ${locals("n", "n0", "nc", "jr", "bbuf", "cols", "tmp", "pix", "dxp", "dxn", "ci", "h", "oh", "ow")}
+    ${DERIVED_LOCALS}
     ${DERIVED}
     (local.set $bbuf (call $scratch ${get("scratch")} ${get("slotBytes")} ${get("counter")}))
     (local.set $cols ${add(get("bbuf"), shl2(mul(get("NC"), get("Cout"))))})
@@ -623,6 +640,7 @@ function gradInputKernel(tile: Tile): string {
             get("cols")
           }
             ${shl2(get("NC"))} (i32.const 0) (i32.const 0) ${get("tmp")})
+          ${setPixel(get("n0"))}
           ${
             loop(
               "jr",
@@ -632,10 +650,11 @@ function gradInputKernel(tile: Tile): string {
               `(call $col2im_panel_${t} ${add(get("cols"), shl2(get("jr")))} ${shl2(get("NC"))} ${
                 get("dxp")
               } ${get("R")}
-                ${add(get("n0"), get("jr"))} ${min(i32(NR), sub(get("nc"), get("jr")))} ${get("Hp")} ${
-                get("Wp")
+                ${add(get("n0"), get("jr"))} ${get("oh")} ${get("ow")} ${
+                min(i32(NR), sub(get("nc"), get("jr")))
               }
-                ${get("kh")} ${get("kw")} ${get("s")} ${get("OW")} ${get("pix")})`,
+                ${get("Hp")} ${get("Wp")} ${get("kh")} ${get("kw")} ${get("s")} ${get("OW")} ${get("pix")})
+              ${stepPixels(i32(NR))}`,
             )
           }`,
         )

@@ -67,6 +67,10 @@ const CONV_CASES: ConvCase[] = [
   conv("rows of M past a tile: 13 channels out, 4 in", [2, 4, 10, 10], 13, 3, 1, 1),
   conv("Cout 1", [2, 3, 10, 9], 1, 3, 1, 1),
   { ...conv("non-square kernel 3x2", [2, 2, 7, 9], 3, 1, 2, 1), kernel: [3, 2] },
+  {
+    ...conv("non-square kernel 2x3 stride 1 (input gradient by col2im)", [2, 3, 9, 11], 4, 1, 1, 1),
+    kernel: [2, 3],
+  },
   { ...conv("outputPadding 1 (transposed 4x4 s2 p1)", [2, 3, 9, 9], 4, 4, 2, 1), outputPadding: 1 },
   { ...conv("outputPadding 2 (transposed 3x3 s3)", [1, 2, 8, 8], 3, 3, 3, 0), outputPadding: 2 },
 ];

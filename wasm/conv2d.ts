@@ -5,36 +5,48 @@
  * padding p, R = Cin·kh·kw taps and P = OH·OW output pixels per image, tap r = (ci, i, j) of pixel
  * (oh, ow) reads x[n, ci, oh·s − p + i, ow·s − p + j] (zero in the padding):
  *
+ * First x is copied once into zero-bordered planes of (H + 2p) x (W + 2p) (`conv_pad`, one parallel
+ * run), so every tap of every output pixel is inside and no packer checks bounds.
+ *
  *   forward   per image n:  y_n [Cout, P] = w [Cout, R] · im2col(x_n) [R, P]  (+ bias[co])
  *             A = w, packed once. B = im2col(x_n), written straight into the packed B panels (no
- *             im2col buffer): four pixels of an output row read four x values of one input row,
- *             one f32x4 load at stride 1, two loads and a shuffle at stride 2. Parallel items:
- *             (image, block of NC_FORWARD pixels). The bias is added in the first K-block's store.
+ *             im2col buffer): a panel of NR pixels in one output row takes, per tap, NR values at
+ *             stride s from one row of the padded x: NR/4 f32x4 loads at stride 1, two loads and a
+ *             shuffle per f32x4 at stride 2. Taps and pixels are stepped, not divided out. Parallel
+ *             items: (image, block of NC_FORWARD pixels). The bias is added in the first K-block's
+ *             store.
  *   wgrad     dw [Cout, R] = Σ_n gy_n [Cout, P] · im2col(x_n)ᵀ [P, R]: K = Nb·P, cut into K-blocks of
- *             (image, KC pixels) taken in order. Parallel items: blocks of NC_WEIGHT taps (columns of
- *             dw); each packs its own A block (gy, rows of pixels turned into k-major panels by 4x4
- *             transposes) and B block (four pixels of four taps, loaded along x's rows and transposed).
- *             Items never split K: every dw element is one thread's sum in a fixed order.
- *   dgrad     per image n:  cols [R, P] = wᵀ [R, Cout] · gy_n [Cout, P],  dx_n = col2im(cols)
+ *             (image, KC pixels) taken in order. Parallel items: blocks of taps (columns of dw). A is
+ *             read straight from gy's rows (the `_rows` micro-kernel, nothing packed); B packs, per
+ *             pixel, NR taps: with kw a multiple of 4 (Table 1's 4x4 layers) four taps are four
+ *             consecutive x values, one f32x4 load; otherwise four pixels of four taps are loaded along
+ *             x's rows and transposed. Items never split K: every dw element is one thread's sum in a
+ *             fixed order.
+ *   dgrad     stride 1 (square kernel, p ≤ kh − 1): the input gradient is itself a convolution,
+ *             dx = gy ⋆ rot180(w)ᵀ with padding kh − 1 − p (w turned 180° in the plane, its channel
+ *             axes swapped), and runs as the forward kernel above (measured 1.24x faster than col2im
+ *             on Table 1's layers 3 and 8).
+ *             Otherwise, per image n:  cols [R, P] = wᵀ [R, Cout] · gy_n [Cout, P],  dx_n = col2im(cols)
  *             (col2im adds cols[(ci, i, j), (oh, ow)] into dx_n[ci, oh·s − p + i, ow·s − p + j]).
- *             The GEMM's tiles go to a scratch tile and are added into dx_n at once (the col2im is
- *             the tile's epilogue, no cols buffer). K = Cout is one K-block. Parallel items: images,
- *             so each dx_n is written by one thread in a fixed order.
- *             Why col2im and not the gather form of webgpu/conv2d.ts (a GEMM per stride phase,
- *             packing im2col of gy): that packs Cout·kh·kw·P values per image where this packs Cout·P
- *             and adds Cin·kh·kw·P. For Table 1's output layer (Cin = 3, Cout = 32) the gather form
- *             packs 10x more than it multiplies per packed value (M = Cin = 3 rows).
- *             At stride 1 (square kernel, p ≤ kh − 1) the input gradient is itself a convolution,
- *             dx = gy ⋆ rot180(w)ᵀ with padding kh − 1 − p, and runs as the forward kernel: its im2col
- *             of gy at stride 1 is plain f32x4 copies, cheaper than col2im's read-add-writes
- *             (measured 1.24x on Table 1's layer 3 and 8 input gradients).
+ *             An R x NC block of cols goes to the thread's scratch and is added, panel by panel, into
+ *             a zeroed padded copy of dx_n (no checks; at stride 2 with kw even, taps j and j + 1 are
+ *             interleaved into 2·NR contiguous values, f32x4 read-add-writes), whose middle is then
+ *             copied to dx. K = Cout is one K-block. Parallel items: images, so each dx_n is written by
+ *             one thread in a fixed order.
+ *             Why col2im and not the gather form of webgpu/conv2d.ts (a GEMM per stride phase, packing
+ *             im2col of gy): that packs Cout·kh·kw·P values per image where this packs Cout·P and adds
+ *             Cin·kh·kw·P. For Table 1's output layer (Cin = 3, Cout = 32) the gather form packs 10x
+ *             more than it multiplies per packed value (M = Cin = 3 rows).
  *
  * A window that covers the whole unpadded input (Table 1's 8x8 latent layer, P = 1) is a fully
  * connected layer: its three kernels are plain GEMMs (y = x wᵀ, dx = gy w, dw = gyᵀ x).
  *
- * Strides and padding are run-time parameters (the module is built once); the packers take the fast
- * paths when four pixels share an output row and their taps fall inside x, and gather lane by lane
- * (with bounds checks) otherwise, so any stride, padding and size works.
+ * Strides and padding are run-time parameters (the module is built once). A panel whose pixels cross
+ * an output row (or the end of the block) gathers value by value through per-pixel offsets, so any
+ * stride, padding and size works; strides other than 1 and 2 read four values per f32x4.
+ *
+ * Parallel dispatches per call (each a thread round trip of 55-150 µs): forward 2 (pad, GEMM), wgrad 2
+ * (pad, GEMM), dgrad 1 (or the forward's 2 at stride 1). w is packed on the calling thread.
  */
 import type { Conv2dGeometry, Kernels, Shape } from "../engine/backend.ts";
 import { slidingOutputSize } from "../engine/ops/conv2d.ts";
@@ -785,21 +797,21 @@ export function conv2dWasm(
 
     conv2dGradInput(gy: Tensor, w: Tensor, inShape: Shape, geo: Conv2dGeometry): Tensor {
       const [Nb, Cin, H, W] = inShape, [Cout, , kh, kw] = w.shape, [, , OH, OW] = gy.shape;
-      const dx = be.empty(inShape), R = Cin * kh * kw, P = OH * OW;
+      const R = Cin * kh * kw, P = OH * OW, covers = coversInput(inShape, kh, kw, geo);
+      if (!covers && geo.stride === 1 && kh === kw && geo.padding <= kh - 1 && Nb * R * P > 0) {
+        // dx = gy ⋆ rot180(w)ᵀ with padding kh − 1 − p: a forward conv with Cin outputs, no col2im.
+        const wf = rotated(w);
+        const dx = kernels.conv2d(gy, wf, null, { stride: 1, padding: kh - 1 - geo.padding });
+        wf.dispose();
+        return dx;
+      }
+      const dx = be.empty(inShape);
       if (dx.size === 0) return dx;
-      if (coversInput(inShape, kh, kw, geo)) {
+      if (covers) {
         // dx [Nb, R] = gy [Nb, Cout] · w [Cout, R].
         const G = { ptr: be.ptr(gy), zs: 0, rs: Cout, cs: 1 }, Wm = { ptr: be.ptr(w), zs: 0, rs: R, cs: 1 };
         gemm(be, tile, G, Wm, be.ptr(dx), [1, Nb, R, Cout]);
         return dx;
-      }
-      if (geo.stride === 1 && kh === kw && geo.padding <= kh - 1) {
-        // dx = gy ⋆ rot180(w)ᵀ with padding kh − 1 − p: a forward conv with Cin outputs, no col2im.
-        dx.dispose();
-        const wf = rotated(w);
-        const out = kernels.conv2d(gy, wf, null, { stride: 1, padding: kh - 1 - geo.padding });
-        wf.dispose();
-        return out;
       }
       // wᵀ [R, Cout]: element (r, co) at w[co·R + r], one K-block of all Cout.
       const ap = packA(be, tile, { ptr: be.ptr(w), zs: 0, rs: 1, cs: R }, [1, R, Cout], Cout);

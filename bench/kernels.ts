@@ -84,11 +84,11 @@ async function row(label: string, flops: number, on: On): Promise<string[]> {
     const g = await timeLaunch(gpu, on(gpu), MIN_REPS);
     cells.push(g.ms.toFixed(1), rate(flops, g.ms), rate(flops, g.cpuMs));
   } else cells.push("-", "-", "-");
-  for (const [i, device] of wasm.entries()) {
+  for (const device of wasm) {
     const w = await timeLaunch(device, on(device), MIN_REPS);
-    cells.push(w.ms.toFixed(1), rate(flops, w.ms), ...(i === 0 ? [] : [rate(flops, w.cpuMs)]));
+    cells.push(w.ms.toFixed(1), rate(flops, w.ms), rate(flops, w.cpuMs));
   }
-  if (!wasm.length) cells.push("-", "-", "-", "-", "-");
+  if (!wasm.length) cells.push("-", "-", "-", "-", "-", "-");
   if (!wanted.includes("cpu")) return [...cells, "-", "-"];
   if (flops / slowestCpuRate / 1e6 > CPU_BUDGET_MS) {
     return [...cells, "skipped", `(> ${CPU_BUDGET_MS / 1000} s)`];
@@ -113,6 +113,7 @@ const HEADER = [
   "GFLOP/cpu-s",
   "wasm×1 ms",
   "GFLOP/s",
+  "GFLOP/cpu-s",
   "wasm×2 ms",
   "GFLOP/s",
   "GFLOP/cpu-s",

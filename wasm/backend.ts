@@ -16,6 +16,8 @@ import { maxPoolWasm, maxPoolWat } from "./max_pool.ts";
 import { filter2dWasm, filter2dWat } from "./filter2d.ts";
 import { interpolateWasm, interpolateWat } from "./interpolate.ts";
 import { gridSampleWasm, gridSampleWat } from "./grid_sample.ts";
+import { matmulWasm, matmulWat, TILE, type Tile } from "./matmul.ts";
+import { conv2dWasm, conv2dWat } from "./conv2d.ts";
 
 export interface WasmBackend extends Backend, WasmContext {}
 
@@ -24,10 +26,12 @@ export interface WasmOptions {
   threads?: number;
   /** Use relaxed SIMD where the engine has it (default); false forces the mul + add kernels. */
   relaxed?: boolean;
+  /** The GEMM register tile (default TILE, wasm/matmul.ts); others are for bench/wasm_tiles.ts. */
+  tile?: Tile;
 }
 
 /** The WAT functions of every op, for the kernels' features. */
-function kernelFunctions(_relaxed: boolean): string[] {
+function kernelFunctions(relaxed: boolean, tile: Tile): string[] {
   return [
     ...elementwiseWat(),
     ...reduceWat(),
@@ -36,30 +40,16 @@ function kernelFunctions(_relaxed: boolean): string[] {
     ...filter2dWat(),
     ...interpolateWat(),
     ...gridSampleWat(),
+    ...matmulWat(relaxed, [tile]),
+    ...conv2dWat([tile]),
   ];
 }
-
-// WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
-const notYet = (name: string) => () => {
-  throw new Error(`wasm: ${name} is not written yet`);
-};
-const UNWRITTEN: Pick<
-  Backend,
-  | "matmul"
-  | "conv2d"
-  | "conv2dGradInput"
-  | "conv2dGradWeight"
-> = {
-  matmul: notYet("matmul"),
-  conv2d: notYet("conv2d"),
-  conv2dGradInput: notYet("conv2dGradInput"),
-  conv2dGradWeight: notYet("conv2dGradWeight"),
-};
 
 export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
   const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
   const relaxed = (options.relaxed ?? true) && await hasRelaxedSimd();
-  const runtime = await WasmRuntime.create(kernelFunctions(relaxed), threads);
+  const tile = options.tile ?? TILE;
+  const runtime = await WasmRuntime.create(kernelFunctions(relaxed, tile), threads);
   const empty = (shape: Shape) => {
     const size = shape.reduce((a, b) => a * b, 1), bytes = 4 * size;
     return new Tensor(shape, "float32", new Storage(be, { ptr: runtime.alloc(bytes), bytes }, bytes));
@@ -102,7 +92,8 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...filter2dWasm(ctx),
     ...interpolateWasm(ctx),
     ...gridSampleWasm(ctx),
-    ...UNWRITTEN,
+    ...matmulWasm(ctx, tile),
+    ...conv2dWasm(ctx, tile),
   };
   return be;
 }

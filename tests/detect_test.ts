@@ -245,13 +245,14 @@ Deno.test("detect: a real gray, non-square image and a 1024x1024 RGB one get an 
     const { max, mean, above } = found.scores;
     assert.equal(white / mask.data.length, above);
     assert.ok(0 < mean && mean <= max && Number.isFinite(max), `mean ${mean}, max ${max}`);
+    assert.equal(lines[0], "device cpu: asked for with --device");
     assert.match(
-      lines[0],
+      lines[1],
       k === 0
         ? /AE, 1 channel\(s\), latent 8; ssim residual, threshold 0\.5, on cpu/
         : /l2 residual, threshold 0\.05/,
     );
-    assert.ok(lines[1].startsWith(`${found.image}: max `) && lines[1].includes(found.overlay), lines[1]);
+    assert.ok(lines[2].startsWith(`${found.image}: max `) && lines[2].includes(found.overlay), lines[2]);
   }
   ae.dispose();
   await Deno.remove(dir, { recursive: true });

@@ -1,22 +1,26 @@
 /**
  * Imports run one way, down this list. A unit is a top-level folder or a file at the repository root:
  *
- *   engine → webgpu | wasm → backends.ts → data → models → train → eval → detect → experiments → report
- *          → cli → mod.ts | bench | tests
+ *   engine → webgpu | wasm | … → backends.ts → data → models → train → eval → detect → experiments
+ *          → report → cli → mod.ts | bench | scripts → tests
+ *
+ * The backend folders are whatever `backends.ts` imports, so a new device is its folder and one line
+ * there, and this list follows.
  *
  * - A unit imports only from units on lower layers (or from itself). Units on one layer do not import each
- *   other: the backends are independent of each other, and so are the tests and the benchmarks.
+ *   other: the backends are independent of each other, and so are mod.ts, the benchmarks and scripts.
  * - The library between the device list and the entry points (data … report) names no device: it takes a
  *   `Backend`. Only `backends.ts`, `cli/` and the top layer import a backend folder or `backends.ts`.
  * - No two files import each other, directly or around a loop, except the device contract: a `Tensor`
  *   holds its `Backend` and a `Backend`'s kernels take and return tensors (`engine/backend.ts` and
  *   `engine/tensor.ts`, type-only in one direction).
  *
- * The order is what the code does: data needs only the engine (tensors for patches); models need only the
- * engine; training needs data and models; the evaluation needs only the engine (SSIM maps) and is above
- * training so that the metrics can never depend on how a model was trained; inference on whole images
- * (detect) uses data, models and the evaluation's residuals; the experiments run training, evaluation and
- * detection; the report reads the experiments' results; the command-line entry points run it all.
+ * The order is what the code does, in the order of STYLE.md (data, model, training, evaluation,
+ * report): data needs only the engine's PRNG; models only the engine; training needs data and models;
+ * the evaluation needs only the engine (SSIM maps), and sits above training so that training never reads
+ * the metrics; inference on whole images (detect) uses data, models and the evaluation's residuals; the
+ * experiments run training, evaluation and detection; the report reads the experiments' results; the
+ * command-line entry points run it all.
  * docs/engine.md repeats this list.
  */
 import assert from "node:assert/strict";
@@ -24,9 +28,16 @@ import { dirname, join, normalize, relative } from "node:path";
 
 const ROOT = normalize(join(dirname(new URL(import.meta.url).pathname), ".."));
 
+function unitOf(file: string): string {
+  return file.split("/")[0];
+}
+
+/** The backend folders: every folder `backends.ts` imports. */
+const BACKENDS = importsOf("backends.ts", Deno.readTextFileSync(join(ROOT, "backends.ts"))).map(unitOf);
+
 export const LAYERS: readonly (readonly string[])[] = [
   ["engine"],
-  ["webgpu", "wasm"],
+  BACKENDS,
   ["backends.ts"],
   ["data"],
   ["models"],
@@ -36,12 +47,13 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["experiments"],
   ["report"],
   ["cli"],
-  ["mod.ts", "bench", "tests"],
+  ["mod.ts", "bench", "scripts"],
+  ["tests"],
 ];
 /** Backend folders and the list that imports them. */
-const DEVICE_UNITS = new Set(["webgpu", "wasm", "backends.ts"]);
+const DEVICE_UNITS = new Set([...BACKENDS, "backends.ts"]);
 /** The only units allowed to import a device unit (besides backends.ts, which lists them). */
-const NAMES_DEVICES = new Set(["backends.ts", "cli", "mod.ts", "bench", "tests"]);
+const NAMES_DEVICES = new Set(["backends.ts", "cli", "mod.ts", "bench", "scripts", "tests"]);
 /** File pairs allowed to import each other (see the module comment). */
 const CONTRACT_CYCLE = ["engine/backend.ts", "engine/tensor.ts"];
 const SKIPPED = new Set(["runs", "node_modules", "fixtures"]);
@@ -69,10 +81,6 @@ export function importsOf(file: string, source: string): string[] {
     /\bimport\(\s*"(\.[^"]+)"\s*\)/g,
   ];
   return patterns.flatMap((p) => [...source.matchAll(p)].map((m) => normalize(join(dirname(file), m[1]))));
-}
-
-function unitOf(file: string): string {
-  return file.split("/")[0];
 }
 
 const layerOf = new Map(LAYERS.flatMap((units, i) => units.map((u) => [u, i] as const)));

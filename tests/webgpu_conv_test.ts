@@ -5,7 +5,8 @@
  * 64 x 256 x 16), sizes that do (the variant without bounds checks), stride 2 and 3, padding, and
  * every Table-1 layer geometry with channels and sides scaled down. Inputs of 1 to 4 channels take
  * the direct input-gradient and weight-gradient kernels, with sides and channel counts that do not
- * divide their blocks of pixels and channels.
+ * divide their blocks of pixels and channels. The naive kernels (one thread per output) run the same
+ * cases.
  *
  * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
  * at most 2^-24 of the running sum, so the error stays below K·2^-24 of the peak, K being the longest
@@ -18,6 +19,8 @@ import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { cpu } from "../engine/cpu.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import type { WebGPUBackend } from "../webgpu/runtime.ts";
+import { conv2dNaiveGpu } from "../webgpu/conv2d_naive.ts";
 import { maxRelativeToPeak } from "./harness.ts";
 import { TEST_DEVICES } from "./devices.ts";
 
@@ -121,15 +124,19 @@ if (webgpu) {
     const label = `${c.name}: x [${c.x}], ${c.cout} out, ${
       c.kernel.join("x")
     } s${c.geo.stride} p${c.geo.padding}`;
-    Deno.test(`webgpu conv kernels vs CPU reference: ${label}`, async () => {
-      const gpu = await webgpu.get();
-      const want = runKernels(cpu, c), got = runKernels(gpu, c), tol = tolerance(c);
-      for (const [i, kernel] of ["conv2d", "conv2dGradInput", "conv2dGradWeight"].entries()) {
-        assert.deepEqual(got[i].shape, want[i].shape, `${kernel} shape`);
-        const err = maxRelativeToPeak(await got[i].data(), want[i].cpuData());
-        assert.ok(err <= tol, `${kernel}: error ${err.toExponential(2)} > ${tol.toExponential(2)}`);
-      }
-    });
+    for (const naive of [false, true]) {
+      Deno.test(`webgpu ${naive ? "naive " : ""}conv kernels vs CPU reference: ${label}`, async () => {
+        const gpu = await webgpu.get();
+        // The naive kernels (webgpu/conv2d_naive.ts) in place of the ones conv2d.ts selects.
+        const device: Backend = naive ? { ...(gpu as WebGPUBackend), ...conv2dNaiveGpu } : gpu;
+        const want = runKernels(cpu, c), got = runKernels(device, c), tol = tolerance(c);
+        for (const [i, kernel] of ["conv2d", "conv2dGradInput", "conv2dGradWeight"].entries()) {
+          assert.deepEqual(got[i].shape, want[i].shape, `${kernel} shape`);
+          const err = maxRelativeToPeak(await got[i].data(), want[i].cpuData());
+          assert.ok(err <= tol, `${kernel}: error ${err.toExponential(2)} > ${tol.toExponential(2)}`);
+        }
+      });
+    }
   }
 
   Deno.test("webgpu conv kernels are deterministic: split-K weight gradient, two runs, same bits", async () => {

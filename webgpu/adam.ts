@@ -7,57 +7,47 @@
  * whole multiples of 16 bytes, so a parameter's last vec4 stays inside its own buffers.
  */
 import type { Kernels } from "../engine/backend.ts";
-import {
-  bufferOf,
-  DIMS_WGSL,
-  FLAT_INDEX_WGSL,
-  linearWorkgroups,
-  MAX_RANK,
-  Params,
-  runtimeOf,
-} from "./runtime.ts";
+import { bufferOf, runtimeOf } from "./runtime.ts";
+import { kernel, MAX_RANK, range, read, readWrite, type StorageBuffer } from "./wgsl.ts";
 
-const WG = 256;
-
-const source = (slots: number) => {
-  const range = Array.from({ length: slots }, (_, s) => s);
-  return /* wgsl */ `
-// oneMinusBeta1/2 come from the host in float64: 1 − β2 in float32 would be off by 1.3e-5 relative.
-struct P {
-  stepSize: f32, rootCorrection2: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32,
-  eps: f32, weightDecay: f32, ends: array<vec4u, 2>,
-}
-@group(0) @binding(0) var<uniform> p: P;
-${
-    range.map((s) => `
-@group(0) @binding(${4 * s + 1}) var<storage, read_write> param${s}: array<vec4f>;
-@group(0) @binding(${4 * s + 2}) var<storage, read> grad${s}: array<vec4f>;
-@group(0) @binding(${4 * s + 3}) var<storage, read_write> m${s}: array<vec4f>;
-@group(0) @binding(${4 * s + 4}) var<storage, read_write> v${s}: array<vec4f>;`).join("")
-  }
-${DIMS_WGSL}
-${FLAT_INDEX_WGSL(WG)}
+const ADAM = kernel("adam", (slots: number) => ({
+  // oneMinusBeta1/2 come from the host in float64: 1 − β2 in float32 would be off by 1.3e-5 relative.
+  params: {
+    stepSize: "f32",
+    rootCorrection2: "f32",
+    beta1: "f32",
+    beta2: "f32",
+    oneMinusBeta1: "f32",
+    oneMinusBeta2: "f32",
+    eps: "f32",
+    weightDecay: "f32",
+    ends: "dims",
+  },
+  buffers: Object.fromEntries(
+    range(slots).flatMap((s): [string, StorageBuffer][] => [
+      [`param${s}`, readWrite("vec4f")],
+      [`grad${s}`, read("vec4f")],
+      [`m${s}`, readWrite("vec4f")],
+      [`v${s}`, readWrite("vec4f")],
+    ]),
+  ),
+  declarations: /* wgsl */ `
 struct Updated { param: vec4f, m: vec4f, v: vec4f }
 fn adam(param: vec4f, grad: vec4f, m: vec4f, v: vec4f) -> Updated {
   let g = grad + p.weightDecay * param;
   let m1 = p.beta1 * m + p.oneMinusBeta1 * g;
   let v1 = p.beta2 * v + p.oneMinusBeta2 * g * g;
   return Updated(param - p.stepSize * m1 / (sqrt(v1) / p.rootCorrection2 + p.eps), m1, v1);
-}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  ${
-    range.map((s) =>
-      `if (i < dim(p.ends, ${s}u)) {
+}`,
+  flat: { index: "i" },
+  body: "  " + range(slots).map((s) =>
+    `if (i < dim(p.ends, ${s}u)) {
     let j = i - ${s === 0 ? "0u" : `dim(p.ends, ${s - 1}u)`};
     let r = adam(param${s}[j], grad${s}[j], m${s}[j], v${s}[j]);
     param${s}[j] = r.param; m${s}[j] = r.m; v${s}[j] = r.v;
   }`
-    ).join(" else ")
-  }
-}`;
-};
+  ).join(" else "),
+}));
 
 export const adamGpu: Pick<Kernels, "adam"> = {
   adam(params, grads, m, v, { lr, beta1, beta2, eps, weightDecay, step }) {
@@ -68,17 +58,26 @@ export const adamGpu: Pick<Kernels, "adam"> = {
       const group = params.slice(first, first + perDispatch).map((_, s) => first + s);
       const ends: number[] = [];
       for (const k of group) ends.push((ends.at(-1) ?? 0) + Math.ceil(params[k].size / 4));
-      rt.dispatch({
-        key: `adam/${group.length}`,
-        source: () => source(group.length),
-        params: new Params()
-          .f32(lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), beta1, beta2, 1 - beta1, 1 - beta2)
-          .f32(eps, weightDecay)
-          .dims(ends),
-        buffers: group.flatMap((
-          k,
-        ) => [bufferOf(params[k]), bufferOf(grads[k]), bufferOf(m[k]), bufferOf(v[k])]),
-        workgroups: linearWorkgroups(rt, ends.at(-1)!, WG),
+      ADAM.record(rt, {
+        variant: group.length,
+        params: {
+          stepSize: lr / (1 - beta1 ** step),
+          rootCorrection2: Math.sqrt(1 - beta2 ** step),
+          beta1,
+          beta2,
+          oneMinusBeta1: 1 - beta1,
+          oneMinusBeta2: 1 - beta2,
+          eps,
+          weightDecay,
+          ends,
+        },
+        buffers: Object.fromEntries(group.flatMap((k, s) => [
+          [`param${s}`, bufferOf(params[k])],
+          [`grad${s}`, bufferOf(grads[k])],
+          [`m${s}`, bufferOf(m[k])],
+          [`v${s}`, bufferOf(v[k])],
+        ])),
+        threads: ends.at(-1)!,
       });
     }
   },

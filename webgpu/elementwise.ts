@@ -7,17 +7,8 @@
 import type { BinaryOp, Kernels, Shape, UnaryOp, UnaryParams } from "../engine/backend.ts";
 import { broadcastShape, broadcastStrides } from "../engine/ops/elementwise.ts";
 import { shapeEquals, type Tensor } from "../engine/tensor.ts";
-import {
-  bufferOf,
-  DIMS_WGSL,
-  FLAT_INDEX_WGSL,
-  gpuTensor,
-  linearWorkgroups,
-  Params,
-  runtimeOf,
-} from "./runtime.ts";
-
-const WG = 256;
+import { bufferOf, gpuTensor, runtimeOf } from "./runtime.ts";
+import { kernel, read, readWrite } from "./wgsl.ts";
 
 /** In terms of x: T (vec4f: kernels run four elements per thread) and the op's parameters a, b: f32. */
 const UNARY_WGSL: Record<UnaryOp, { f: string; df: string }> = {
@@ -48,56 +39,42 @@ function unaryArgs(op: UnaryOp, p: UnaryParams): [number, number] {
  * Elementwise kernels without broadcasting read and write vec4s: n4 = ⌈n / 4⌉ of them. Pooled buffers
  * are whole multiples of 16 bytes, so the last vec4 stays inside the tensor's own buffer.
  */
-const HEADER = /* wgsl */ `
+const UNARY_PARAMS = { n4: "u32", a: "f32", b: "f32" } as const;
+const SIGMOID_GRAD = /* wgsl */ `
 alias T = vec4f;
-struct P { n4: u32, a: f32, b: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-fn sigmoidGrad(s: T) -> T { return s * (1.0 - s); }
-${FLAT_INDEX_WGSL(WG)}`;
+fn sigmoidGrad(s: T) -> T { return s * (1.0 - s); }`;
 
-const unarySource = (op: UnaryOp) =>
-  /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> xs: array<T>;
-@group(0) @binding(2) var<storage, read_write> ys: array<T>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n4) { return; }
+const UNARY = kernel("unary", (op: UnaryOp) => ({
+  params: UNARY_PARAMS,
+  buffers: { xs: read("vec4f"), ys: readWrite("vec4f") },
+  declarations: SIGMOID_GRAD,
+  flat: { index: "i", count: "p.n4" },
+  body: `
   let x = xs[i]; let a = p.a; let b = p.b;
-  ys[i] = ${UNARY_WGSL[op].f};
-}`;
+  ys[i] = ${UNARY_WGSL[op].f};`,
+}));
 
-const unaryGradSource = (op: UnaryOp) =>
-  /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> xs: array<T>;
-@group(0) @binding(2) var<storage, read> gy: array<T>;
-@group(0) @binding(3) var<storage, read_write> gx: array<T>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n4) { return; }
+const UNARY_GRAD = kernel("unaryGrad", (op: UnaryOp) => ({
+  params: UNARY_PARAMS,
+  buffers: { xs: read("vec4f"), gy: read("vec4f"), gx: readWrite("vec4f") },
+  declarations: SIGMOID_GRAD,
+  flat: { index: "i", count: "p.n4" },
+  body: `
   let x = xs[i]; let a = p.a; let b = p.b;
-  gx[i] = gy[i] * (${UNARY_WGSL[op].df});
-}`;
+  gx[i] = gy[i] * (${UNARY_WGSL[op].df});`,
+}));
 
 const BINARY_WGSL: Record<BinaryOp, string> = { add: "u + v", sub: "u - v", mul: "u * v", div: "u / v" };
 
 /** Same shapes: vec4s at the output index, as the unary kernels. */
-const sameShapeSource = (op: BinaryOp) => /* wgsl */ `
-alias T = vec4f;
-struct P { n4: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> av: array<T>;
-@group(0) @binding(2) var<storage, read> bv: array<T>;
-@group(0) @binding(3) var<storage, read_write> ys: array<T>;
-${FLAT_INDEX_WGSL(WG)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n4) { return; }
+const SAME_SHAPE = kernel("binary", (op: BinaryOp) => ({
+  params: { n4: "u32" },
+  buffers: { av: read("vec4f"), bv: read("vec4f"), ys: readWrite("vec4f") },
+  flat: { index: "i", count: "p.n4" },
+  body: `
   let u = av[i]; let v = bv[i];
-  ys[i] = ${BINARY_WGSL[op]};
-}`;
+  ys[i] = ${BINARY_WGSL[op]};`,
+}));
 
 /** How a strided kernel reads one input: four consecutive elements, one element splat to four, or one. */
 type Read = "vec4" | "splat" | "scalar";
@@ -109,29 +86,24 @@ type Read = "vec4" | "splat" | "scalar";
  * innermost dim is a multiple of 4 and each input walks it with stride 1 or 0, a thread makes four
  * outputs from one index computation.
  */
-const stridedSource = (rank: number, reads: Read[], expr: string) => {
+const STRIDED = kernel("strided", ({ rank, reads, expr }: { rank: number; reads: Read[]; expr: string }) => {
   const lanes = reads.includes("scalar") ? 1 : 4;
   const type = (r: Read) => (r === "vec4" ? "vec4f" : "f32");
-  const load = (
-    r: Read,
-    k: number,
-  ) => (r === "vec4" ? `in${k}[i${k} >> 2u]` : r === "splat" ? `vec4f(in${k}[i${k}])` : `in${k}[i${k}]`);
+  const load = (r: Read, k: number) =>
+    r === "vec4" ? `in${k}[i${k} >> 2u]` : r === "splat" ? `vec4f(in${k}[i${k}])` : `in${k}[i${k}]`;
   const names = ["u", "v"];
-  return /* wgsl */ `
-struct P { n: u32, shape: array<vec4u, 2>, ${reads.map((_, k) => `s${k}: array<vec4u, 2>`).join(", ")} }
-@group(0) @binding(0) var<uniform> p: P;
-${
-    reads.map((r, k) => `@group(0) @binding(${k + 1}) var<storage, read> in${k}: array<${type(r)}>;`).join(
-      "\n",
-    )
-  }
-@group(0) @binding(${reads.length + 1}) var<storage, read_write> ys: array<${lanes === 4 ? "vec4f" : "f32"}>;
-${DIMS_WGSL}
-${FLAT_INDEX_WGSL(WG)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n) { return; }
+  return {
+    params: {
+      n: "u32",
+      shape: "dims",
+      ...Object.fromEntries(reads.map((_, k) => [`s${k}`, "dims" as const])),
+    },
+    buffers: {
+      ...Object.fromEntries(reads.map((r, k) => [`in${k}`, read(type(r))])),
+      ys: readWrite(lanes === 4 ? "vec4f" : "f32"),
+    },
+    flat: { index: "i", count: "p.n" },
+    body: `
   var r = i * ${lanes}u;
   ${reads.map((_, k) => `var i${k} = 0u;`).join(" ")}
   for (var d = ${rank - 1}; d >= 0; d--) {
@@ -141,9 +113,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     ${reads.map((_, k) => `i${k} += k * dim(p.s${k}, u32(d));`).join(" ")}
   }
   ${reads.map((r, k) => `let ${names[k]} = ${load(r, k)};`).join(" ")}
-  ys[i] = ${expr};
-}`;
-};
+  ys[i] = ${expr};`,
+  };
+});
 
 /**
  * Merge adjacent dims that every input walks contiguously (outer stride = size × inner stride; a
@@ -167,74 +139,63 @@ function mergeDims(shape: Shape, strides: number[][]): { shape: number[]; stride
 }
 
 /** Record y = expr(u, v) over `shape`, each input read through its (broadcast) strides. */
-export function recordStrided(
-  y: Tensor,
-  inputs: { x: Tensor; strides: number[] }[],
-  name: string,
-  expr: string,
-): void {
-  const rt = runtimeOf(y);
+export function recordStrided(y: Tensor, inputs: { x: Tensor; strides: number[] }[], expr: string): void {
   const merged = mergeDims(y.shape, inputs.map((i) => i.strides));
   const inner = merged.shape.at(-1)!;
   const vector = inner % 4 === 0 && merged.strides.every((s) => s.at(-1)! <= 1);
   const reads: Read[] = merged.strides.map((s) => (!vector ? "scalar" : s.at(-1) === 1 ? "vec4" : "splat"));
   const threads = vector ? y.size / 4 : y.size;
-  const params = new Params().u32(threads).dims(merged.shape);
-  merged.strides.forEach((s) => params.dims(s));
-  rt.dispatch({
-    key: `${name}/${merged.shape.length}/${reads}`,
-    source: () => stridedSource(merged.shape.length, reads, expr),
-    params,
-    buffers: [...inputs.map((i) => bufferOf(i.x)), bufferOf(y)],
-    workgroups: linearWorkgroups(rt, threads, WG),
+  STRIDED.record(runtimeOf(y), {
+    variant: { rank: merged.shape.length, reads, expr },
+    params: {
+      n: threads,
+      shape: merged.shape,
+      ...Object.fromEntries(merged.strides.map((s, k) => [`s${k}`, s])),
+    },
+    buffers: {
+      ...Object.fromEntries(inputs.map((input, k) => [`in${k}`, bufferOf(input.x)])),
+      ys: bufferOf(y),
+    },
+    threads,
   });
 }
 
 export const elementwiseGpu: Pick<Kernels, "unary" | "unaryGrad" | "binary"> = {
   unary(op, x, params) {
-    const rt = runtimeOf(x), y = gpuTensor(x, x.shape);
-    rt.dispatch({
-      key: `unary/${op}`,
-      source: () => unarySource(op),
-      params: new Params().u32(Math.ceil(x.size / 4)).f32(...unaryArgs(op, params)),
-      buffers: [bufferOf(x), bufferOf(y)],
-      workgroups: linearWorkgroups(rt, Math.ceil(x.size / 4), WG),
+    const y = gpuTensor(x, x.shape), n4 = Math.ceil(x.size / 4), [a, b] = unaryArgs(op, params);
+    UNARY.record(runtimeOf(x), {
+      variant: op,
+      params: { n4, a, b },
+      buffers: { xs: bufferOf(x), ys: bufferOf(y) },
+      threads: n4,
     });
     return y;
   },
   unaryGrad(op, x, gy, params) {
-    const rt = runtimeOf(x), gx = gpuTensor(x, x.shape);
-    rt.dispatch({
-      key: `unaryGrad/${op}`,
-      source: () => unaryGradSource(op),
-      params: new Params().u32(Math.ceil(x.size / 4)).f32(...unaryArgs(op, params)),
-      buffers: [bufferOf(x), bufferOf(gy), bufferOf(gx)],
-      workgroups: linearWorkgroups(rt, Math.ceil(x.size / 4), WG),
+    const gx = gpuTensor(x, x.shape), n4 = Math.ceil(x.size / 4), [a, b] = unaryArgs(op, params);
+    UNARY_GRAD.record(runtimeOf(x), {
+      variant: op,
+      params: { n4, a, b },
+      buffers: { xs: bufferOf(x), gy: bufferOf(gy), gx: bufferOf(gx) },
+      threads: n4,
     });
     return gx;
   },
   binary(op, a, b) {
     const shape = broadcastShape(a.shape, b.shape, op);
-    const rt = runtimeOf(a), y = gpuTensor(a, shape);
-    const buffers = [bufferOf(a), bufferOf(b), bufferOf(y)];
+    const y = gpuTensor(a, shape);
     if (shapeEquals(a.shape, shape) && shapeEquals(b.shape, shape)) {
       const n4 = Math.ceil(y.size / 4);
-      rt.dispatch({
-        key: `binary/${op}`,
-        source: () => sameShapeSource(op),
-        params: new Params().u32(n4),
-        buffers,
-        workgroups: linearWorkgroups(rt, n4, WG),
+      SAME_SHAPE.record(runtimeOf(a), {
+        variant: op,
+        params: { n4 },
+        buffers: { av: bufferOf(a), bv: bufferOf(b), ys: bufferOf(y) },
+        threads: n4,
       });
       return y;
     }
     const strides = (t: Tensor) => broadcastStrides(t.shape, shape.length);
-    recordStrided(
-      y,
-      [{ x: a, strides: strides(a) }, { x: b, strides: strides(b) }],
-      `binary/${op}`,
-      BINARY_WGSL[op],
-    );
+    recordStrided(y, [{ x: a, strides: strides(a) }, { x: b, strides: strides(b) }], BINARY_WGSL[op]);
     return y;
   },
 };

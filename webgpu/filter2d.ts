@@ -12,27 +12,23 @@
 import type { Kernels } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { separate } from "../engine/ops/filter2d.ts";
-import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
+import { bufferOf, gpuTensor, runtimeOf } from "./runtime.ts";
+import { kernel, read, readWrite } from "./wgsl.ts";
 
-const WG = 256;
-
-const HEADER = /* wgsl */ `
-struct P { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, padH: i32, padW: i32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-${FLAT_INDEX_WGSL(WG)}
-fn inside(h: i32, w: i32) -> bool { return h >= 0 && h < i32(p.H) && w >= 0 && w < i32(p.W); }`;
-
-/** Shared head of main(): output o, its plane and the input position (h0, w0) of tap (0, 0). */
-const MAIN = /* wgsl */ `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.n) { return; }
+/** The shared part of every filter shader; `main` starts with output o and the input position (h0, w0) of tap (0, 0). */
+const filterShader = (taps: string) => ({
+  params: { n: "u32", H: "u32", W: "u32", Ho: "u32", Wo: "u32", padH: "i32", padW: "i32" },
+  buffers: { xs: read(), ys: readWrite() },
+  declarations: /* wgsl */ `
+fn inside(h: i32, w: i32) -> bool { return h >= 0 && h < i32(p.H) && w >= 0 && w < i32(p.W); }`,
+  flat: { index: "o", count: "p.n" },
+  body: /* wgsl */ `
   let plane = o / (p.Wo * p.Ho);
   let h0 = i32((o / p.Wo) % p.Ho) - p.padH; let w0 = i32(o % p.Wo) - p.padW;
-  var s = 0.0;`;
+  var s = 0.0;
+  ${taps}
+  ys[o] = s;`,
+} as const);
 
 /** s += k · x[h0 + i, w0 + j] for each nonzero tap, behind a bounds test when `checked`. */
 function taps(kernel: ArrayLike<number>, kh: number, kw: number, checked: boolean): string {
@@ -50,41 +46,37 @@ function taps(kernel: ArrayLike<number>, kh: number, kw: number, checked: boolea
   return lines.join("\n    ");
 }
 
-const directSource = (kernel: Float64Array, kh: number, kw: number) =>
-  /* wgsl */ `${HEADER}${MAIN}
-  if (h0 >= 0 && h0 + ${kh} <= i32(p.H) && w0 >= 0 && w0 + ${kw} <= i32(p.W)) {
-    ${taps(kernel, kh, kw, false)}
-  } else {
-    ${taps(kernel, kh, kw, true)}
-  }
-  ys[o] = s;
-}`;
+/**
+ * A kh x kw kernel (a 1 x n row or n x 1 column pass pads only along its own axis). With `interior`,
+ * outputs whose window lies inside the input skip the bounds tests.
+ */
+interface Filter {
+  taps: number[];
+  kh: number;
+  kw: number;
+  interior: boolean;
+}
 
-/** A 1-D pass: a 1 x n (row) or n x 1 (column) kernel; it pads only along its own axis. */
-const passSource = (kernel: number[], axis: "row" | "col") => {
-  const [kh, kw] = axis === "row" ? [1, kernel.length] : [kernel.length, 1];
-  return /* wgsl */ `${HEADER}${MAIN}
-  ${taps(kernel, kh, kw, true)}
-  ys[o] = s;
-}`;
-};
+const FILTER = kernel("filter2d", ({ taps: k, kh, kw, interior }: Filter) =>
+  filterShader(
+    interior
+      ? `if (h0 >= 0 && h0 + ${kh} <= i32(p.H) && w0 >= 0 && w0 + ${kw} <= i32(p.W)) {
+    ${taps(k, kh, kw, false)}
+  } else {
+    ${taps(k, kh, kw, true)}
+  }`
+      : taps(k, kh, kw, true),
+  ));
 
 /** Record one filter pass of x into a new [N, C, Ho, Wo] tensor, zero padding by [padH, padW]. */
-function filterPass(
-  x: Tensor,
-  key: string,
-  source: () => string,
-  [Ho, Wo]: number[],
-  [padH, padW]: number[],
-): Tensor {
+function filterPass(x: Tensor, filter: Filter, [Ho, Wo]: number[], [padH, padW]: number[]): Tensor {
   const [N, C, H, W] = x.shape;
-  const rt = runtimeOf(x), y = gpuTensor(x, [N, C, Ho, Wo]);
-  rt.dispatch({
-    key,
-    source,
-    params: new Params().u32(y.size, H, W, Ho, Wo).i32(padH, padW),
-    buffers: [bufferOf(x), bufferOf(y)],
-    workgroups: linearWorkgroups(rt, y.size, WG),
+  const y = gpuTensor(x, [N, C, Ho, Wo]);
+  FILTER.record(runtimeOf(x), {
+    variant: filter,
+    params: { n: y.size, H, W, Ho, Wo, padH, padW },
+    buffers: { xs: bufferOf(x), ys: bufferOf(y) },
+    threads: y.size,
   });
   return y;
 }
@@ -95,12 +87,12 @@ export const filter2dGpu: Pick<Kernels, "filter2d"> = {
     const Ho = H + 2 * padding - kh + 1, Wo = W + 2 * padding - kw + 1;
     const parts = separate(kernel, kh, kw);
     if (!parts) {
-      const key = `filter2d/${kh}x${kw}/${kernel.join(",")}`;
-      return filterPass(x, key, () => directSource(kernel, kh, kw), [Ho, Wo], [padding, padding]);
+      const direct = { taps: Array.from(kernel), kh, kw, interior: true };
+      return filterPass(x, direct, [Ho, Wo], [padding, padding]);
     }
-    const rowKey = `filter2d/row/${parts.row}`, colKey = `filter2d/col/${parts.col}`;
-    const rows = filterPass(x, rowKey, () => passSource(parts.row, "row"), [H, Wo], [0, padding]);
-    const y = filterPass(rows, colKey, () => passSource(parts.col, "col"), [Ho, Wo], [padding, 0]);
+    const { row, col } = parts;
+    const rows = filterPass(x, { taps: row, kh: 1, kw: kw, interior: false }, [H, Wo], [0, padding]);
+    const y = filterPass(rows, { taps: col, kh: kh, kw: 1, interior: false }, [Ho, Wo], [padding, 0]);
     rows.dispose();
     return y;
   },

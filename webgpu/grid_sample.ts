@@ -21,18 +21,9 @@
  * costs O(k²) in step 3 for that cell's thread.
  */
 import type { Kernels, Sampler } from "../engine/backend.ts";
-import {
-  bufferOf,
-  FLAT_INDEX_WGSL,
-  type GpuRuntime,
-  gpuTensor,
-  linearWorkgroups,
-  Params,
-  runtimeOf,
-} from "./runtime.ts";
+import { bufferOf, type GpuRuntime, gpuTensor, runtimeOf } from "./runtime.ts";
 import { exclusiveScan } from "./scan.ts";
-
-const WG = 256;
+import { kernel, read, readWrite, WG } from "./wgsl.ts";
 
 /** Normalised coordinate of pixel j of `size` in the affine grid. */
 const BASE_COORDINATE = /* wgsl */ `
@@ -41,32 +32,24 @@ fn baseCoordinate(j: u32, size: u32, align: u32) -> f32 {
   return select(0.0, f32(2u * j) / f32(size - 1u) - 1.0, size > 1u);
 }`;
 
-const AFFINE_GRID = /* wgsl */ `
-struct P { n: u32, H: u32, W: u32, align: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> theta: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grid: array<f32>;
-${BASE_COORDINATE}
-${FLAT_INDEX_WGSL(WG)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let q = flatIndex(wid, nwg, lid);
-  if (q >= p.n) { return; }
+const AFFINE_GRID = kernel("affineGrid", () => ({
+  params: { n: "u32", H: "u32", W: "u32", align: "u32" },
+  buffers: { theta: read(), grid: readWrite() },
+  declarations: BASE_COORDINATE,
+  flat: { index: "q", count: "p.n" },
+  body: /* wgsl */ `
   let x = baseCoordinate(q % p.W, p.W, p.align); let y = baseCoordinate((q / p.W) % p.H, p.H, p.align);
   let t = (q / (p.W * p.H)) * 6u;
   grid[2u * q] = theta[t] * x + theta[t + 1u] * y + theta[t + 2u];
-  grid[2u * q + 1u] = theta[t + 3u] * x + theta[t + 4u] * y + theta[t + 5u];
-}`;
+  grid[2u * q + 1u] = theta[t + 3u] * x + theta[t + 4u] * y + theta[t + 5u];`,
+}));
 
-const AFFINE_GRID_GRAD = /* wgsl */ `
-struct P { H: u32, W: u32, align: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> gGrid: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gTheta: array<f32>;
-${BASE_COORDINATE}
-var<workgroup> partial: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+const AFFINE_GRID_GRAD = kernel("affineGridGrad", () => ({
+  params: { H: "u32", W: "u32", align: "u32" },
+  buffers: { gGrid: read(), gTheta: readWrite() },
+  declarations: `${BASE_COORDINATE}
+var<workgroup> partial: array<f32, ${WG}>;`,
+  body: /* wgsl */ `
   let o = wid.x; let n = o / 6u; let r = (o % 6u) / 3u; let k = o % 3u;
   let pixels = p.H * p.W;
   var s = 0.0;
@@ -81,8 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
     if (lid.x < half) { partial[lid.x] += partial[lid.x + half]; }
   }
-  if (lid.x == 0u) { gTheta[o] = partial[0]; }
-}`;
+  if (lid.x == 0u) { gTheta[o] = partial[0]; }`,
+}));
 
 /** The two taps along one axis of `size` pixels, as in axisTaps of engine/ops/grid_sample.ts. */
 const taps = (sampler: Sampler) => /* wgsl */ `
@@ -106,21 +89,15 @@ fn inside(t: i32, size: u32) -> bool { return t >= 0 && t < i32(size); }
 /** The weight of pixel i among an axis's two taps (both, when the naive sampler clamps them together). */
 fn weightAt(t: Taps, i: i32) -> f32 { return select(0.0, t.w0, t.lo == i) + select(0.0, t.w1, t.hi == i); }`;
 
-const HEADER = (sampler: Sampler) => /* wgsl */ `
-struct P { N: u32, C: u32, H: u32, W: u32, points: u32, align: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-${taps(sampler)}
-${FLAT_INDEX_WGSL(WG)}`;
+/** Params of every sampler kernel: x is [N, C, H, W], the grid has `points` points per image. */
+const SAMPLER_PARAMS = { N: "u32", C: "u32", H: "u32", W: "u32", points: "u32", align: "u32" } as const;
 
-const forwardSource = (sampler: Sampler) =>
-  /* wgsl */ `${HEADER(sampler)}
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read> grid: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ys: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.N * p.C * p.points) { return; }
+const FORWARD = kernel("gridSample", (sampler: Sampler) => ({
+  params: SAMPLER_PARAMS,
+  buffers: { xs: read(), grid: read(), ys: readWrite() },
+  declarations: taps(sampler),
+  flat: { index: "o", count: "p.N * p.C * p.points" },
+  body: /* wgsl */ `
   let pt = o % p.points; let plane = o / p.points; let n = plane / p.C;
   let q = (n * p.points + pt) * 2u;
   let tu = taps(grid[q], p.W); let tv = taps(grid[q + 1u], p.H);
@@ -134,19 +111,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
-  ys[o] = s;
-}`;
+  ys[o] = s;`,
+}));
 
-const gridGradSource = (sampler: Sampler) =>
-  /* wgsl */ `${HEADER(sampler)}
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
-@group(0) @binding(2) var<storage, read> xs: array<f32>;
-@group(0) @binding(3) var<storage, read> grid: array<f32>;
-@group(0) @binding(4) var<storage, read_write> gGrid: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.N * p.points) { return; }
+const GRID_GRAD = kernel("gridSample/gradGrid", (sampler: Sampler) => ({
+  params: SAMPLER_PARAMS,
+  buffers: { gy: read(), xs: read(), grid: read(), gGrid: readWrite() },
+  declarations: taps(sampler),
+  flat: { index: "o", count: "p.N * p.points" },
+  body: /* wgsl */ `
   let n = o / p.points; let pt = o % p.points;
   let tu = taps(grid[2u * o], p.W); let tv = taps(grid[2u * o + 1u], p.H);
   let us = array<i32, 2>(tu.lo, tu.hi); let wus = array<f32, 2>(tu.w0, tu.w1);
@@ -167,8 +140,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
   gGrid[2u * o] = du * tu.scale;
-  gGrid[2u * o + 1u] = dv * tv.scale;
-}`;
+  gGrid[2u * o + 1u] = dv * tv.scale;`,
+}));
 
 /** Cell of grid point o (n·points + pt) in its image's (H+1) x (W+1) cells, or -1 when it taps nothing. */
 const CELL = /* wgsl */ `
@@ -179,44 +152,31 @@ fn cellOf(o: u32) -> i32 {
   return i32((o / p.points) * cells + u32(tv.lo + 1) * (p.W + 1u) + u32(tu.lo + 1));
 }`;
 
-const countSource = (sampler: Sampler) =>
-  /* wgsl */ `${HEADER(sampler)}
-@group(0) @binding(1) var<storage, read> grid: array<f32>;
-@group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
-${CELL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.N * p.points) { return; }
+const COUNT = kernel("gridSample/count", (sampler: Sampler) => ({
+  params: SAMPLER_PARAMS,
+  buffers: { grid: read(), counts: readWrite("atomic<u32>") },
+  declarations: taps(sampler) + CELL,
+  flat: { index: "o", count: "p.N * p.points" },
+  body: /* wgsl */ `
   let cell = cellOf(o);
-  if (cell >= 0) { atomicAdd(&counts[cell], 1u); }
-}`;
+  if (cell >= 0) { atomicAdd(&counts[cell], 1u); }`,
+}));
 
-const placeSource = (sampler: Sampler) =>
-  /* wgsl */ `${HEADER(sampler)}
-@group(0) @binding(1) var<storage, read> grid: array<f32>;
-@group(0) @binding(2) var<storage, read_write> cursor: array<atomic<u32>>;
-@group(0) @binding(3) var<storage, read_write> entries: array<u32>;
-${CELL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.N * p.points) { return; }
+const PLACE = kernel("gridSample/place", (sampler: Sampler) => ({
+  params: SAMPLER_PARAMS,
+  buffers: { grid: read(), cursor: readWrite("atomic<u32>"), entries: readWrite("u32") },
+  declarations: taps(sampler) + CELL,
+  flat: { index: "o", count: "p.N * p.points" },
+  body: /* wgsl */ `
   let cell = cellOf(o);
-  if (cell >= 0) { entries[atomicAdd(&cursor[cell], 1u)] = o % p.points; }
-}`;
+  if (cell >= 0) { entries[atomicAdd(&cursor[cell], 1u)] = o % p.points; }`,
+}));
 
-const SORT = /* wgsl */ `
-struct P { cells: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> starts: array<u32>;
-@group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<storage, read_write> entries: array<u32>;
-${FLAT_INDEX_WGSL(WG)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let cell = flatIndex(wid, nwg, lid);
-  if (cell >= p.cells) { return; }
+const SORT = kernel("gridSample/sort", () => ({
+  params: { cells: "u32" },
+  buffers: { starts: read("u32"), counts: read("u32"), entries: readWrite("u32") },
+  flat: { index: "cell", count: "p.cells" },
+  body: /* wgsl */ `
   let start = starts[cell]; let end = start + counts[cell];
   for (var i = start + 1u; i < end; i++) {
     let e = entries[i];
@@ -226,22 +186,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       j--;
     }
     entries[j] = e;
-  }
-}`;
+  }`,
+}));
 
 /** One thread per input pixel (n, h, w): each point's weight is computed once and applied to all C channels. */
-const gatherSource = (sampler: Sampler) =>
-  /* wgsl */ `${HEADER(sampler)}
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
-@group(0) @binding(2) var<storage, read> grid: array<f32>;
-@group(0) @binding(3) var<storage, read> starts: array<u32>;
-@group(0) @binding(4) var<storage, read> counts: array<u32>;
-@group(0) @binding(5) var<storage, read> entries: array<u32>;
-@group(0) @binding(6) var<storage, read_write> gx: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.N * p.H * p.W) { return; }
+const GATHER = kernel("gridSample/gather", (sampler: Sampler) => ({
+  params: SAMPLER_PARAMS,
+  buffers: {
+    gy: read(),
+    grid: read(),
+    starts: read("u32"),
+    counts: read("u32"),
+    entries: read("u32"),
+    gx: readWrite(),
+  },
+  declarations: taps(sampler),
+  flat: { index: "i", count: "p.N * p.H * p.W" },
+  body: /* wgsl */ `
   let w = i % p.W; let h = (i / p.W) % p.H; let n = i / (p.W * p.H);
   let pixels = p.H * p.W; let first = n * p.C * pixels + h * p.W + w;
   for (var c = 0u; c < p.C; c++) { gx[first + c * pixels] = 0.0; }
@@ -258,12 +219,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         for (var c = 0u; c < p.C; c++) { gx[first + c * pixels] += a * gy[(n * p.C + c) * p.points + pt]; }
       }
     }
-  }
-}`;
+  }`,
+}));
 
-function samplerParams(x: { shape: readonly number[] }, points: number, alignCorners: boolean): Params {
+type SamplerParams = { N: number; C: number; H: number; W: number; points: number; align: number };
+
+function samplerParams(
+  x: { shape: readonly number[] },
+  points: number,
+  alignCorners: boolean,
+): SamplerParams {
   const [N, C, H, W] = x.shape;
-  return new Params().u32(N, C, H, W, points, alignCorners ? 1 : 0);
+  return { N, C, H, W, points, align: alignCorners ? 1 : 0 };
 }
 
 /** dL/dx of gridSample by binning, sorting and gathering (see the header). */
@@ -272,44 +239,34 @@ function gridSampleInputGrad(
   buffers: { gy: GPUBuffer; grid: GPUBuffer; gx: GPUBuffer },
   shape: readonly number[],
   points: number,
-  params: Params,
+  params: SamplerParams,
   sampler: Sampler,
 ): void {
   const [N, , H, W] = shape;
   const cells = N * (H + 1) * (W + 1), cellBytes = cells * 4;
   const counts = rt.acquire(cellBytes), starts = rt.acquire(cellBytes), cursor = rt.acquire(cellBytes);
   const entries = rt.acquire(N * points * 4);
-  const perPoint = linearWorkgroups(rt, N * points, WG);
   rt.clear(counts, cellBytes);
-  rt.dispatch({
-    key: `gridSample/count/${sampler}`,
-    source: () => countSource(sampler),
+  COUNT.record(rt, {
+    variant: sampler,
     params,
-    buffers: [buffers.grid, counts],
-    workgroups: perPoint,
+    buffers: { grid: buffers.grid, counts },
+    threads: N * points,
   });
   exclusiveScan(rt, counts, starts, cells);
   rt.copy(starts, cursor, cellBytes);
-  rt.dispatch({
-    key: `gridSample/place/${sampler}`,
-    source: () => placeSource(sampler),
+  PLACE.record(rt, {
+    variant: sampler,
     params,
-    buffers: [buffers.grid, cursor, entries],
-    workgroups: perPoint,
+    buffers: { grid: buffers.grid, cursor, entries },
+    threads: N * points,
   });
-  rt.dispatch({
-    key: "gridSample/sort",
-    source: () => SORT,
-    params: new Params().u32(cells),
-    buffers: [starts, counts, entries],
-    workgroups: linearWorkgroups(rt, cells, WG),
-  });
-  rt.dispatch({
-    key: `gridSample/gather/${sampler}`,
-    source: () => gatherSource(sampler),
+  SORT.record(rt, { params: { cells }, buffers: { starts, counts, entries }, threads: cells });
+  GATHER.record(rt, {
+    variant: sampler,
     params,
-    buffers: [buffers.gy, buffers.grid, starts, counts, entries, buffers.gx],
-    workgroups: linearWorkgroups(rt, N * H * W, WG),
+    buffers: { gy: buffers.gy, grid: buffers.grid, starts, counts, entries, gx: buffers.gx },
+    threads: N * H * W,
   });
   for (const b of [counts, starts, cursor, entries]) rt.release(b);
 }
@@ -318,37 +275,32 @@ export const gridSampleGpu: Pick<Kernels, "affineGrid" | "affineGridGrad" | "gri
   {
     affineGrid(theta, size, alignCorners) {
       const [N, , H, W] = size;
-      const rt = runtimeOf(theta), grid = gpuTensor(theta, [N, H, W, 2]);
-      rt.dispatch({
-        key: "affineGrid",
-        source: () => AFFINE_GRID,
-        params: new Params().u32(N * H * W, H, W, alignCorners ? 1 : 0),
-        buffers: [bufferOf(theta), bufferOf(grid)],
-        workgroups: linearWorkgroups(rt, N * H * W, WG),
+      const grid = gpuTensor(theta, [N, H, W, 2]);
+      AFFINE_GRID.record(runtimeOf(theta), {
+        params: { n: N * H * W, H, W, align: alignCorners ? 1 : 0 },
+        buffers: { theta: bufferOf(theta), grid: bufferOf(grid) },
+        threads: N * H * W,
       });
       return grid;
     },
     affineGridGrad(gGrid, alignCorners) {
       const [N, H, W] = gGrid.shape;
-      const rt = runtimeOf(gGrid), gTheta = gpuTensor(gGrid, [N, 2, 3]);
-      rt.dispatch({
-        key: "affineGridGrad",
-        source: () => AFFINE_GRID_GRAD,
-        params: new Params().u32(H, W, alignCorners ? 1 : 0),
-        buffers: [bufferOf(gGrid), bufferOf(gTheta)],
+      const gTheta = gpuTensor(gGrid, [N, 2, 3]);
+      AFFINE_GRID_GRAD.record(runtimeOf(gGrid), {
+        params: { H, W, align: alignCorners ? 1 : 0 },
+        buffers: { gGrid: bufferOf(gGrid), gTheta: bufferOf(gTheta) },
         workgroups: [6 * N],
       });
       return gTheta;
     },
     gridSample(x, grid, alignCorners, sampler) {
       const [N, C] = x.shape, [, Ho, Wo] = grid.shape;
-      const rt = runtimeOf(x), y = gpuTensor(x, [N, C, Ho, Wo]);
-      rt.dispatch({
-        key: `gridSample/${sampler}`,
-        source: () => forwardSource(sampler),
+      const y = gpuTensor(x, [N, C, Ho, Wo]);
+      FORWARD.record(runtimeOf(x), {
+        variant: sampler,
         params: samplerParams(x, Ho * Wo, alignCorners),
-        buffers: [bufferOf(x), bufferOf(grid), bufferOf(y)],
-        workgroups: linearWorkgroups(rt, y.size, WG),
+        buffers: { xs: bufferOf(x), grid: bufferOf(grid), ys: bufferOf(y) },
+        threads: y.size,
       });
       return y;
     },
@@ -358,12 +310,11 @@ export const gridSampleGpu: Pick<Kernels, "affineGrid" | "affineGridGrad" | "gri
       let gx = null, gGrid = null;
       if (wanted.grid) {
         gGrid = gpuTensor(x, grid.shape);
-        rt.dispatch({
-          key: `gridSample/gradGrid/${sampler}`,
-          source: () => gridGradSource(sampler),
+        GRID_GRAD.record(rt, {
+          variant: sampler,
           params,
-          buffers: [bufferOf(gy), bufferOf(x), bufferOf(grid), bufferOf(gGrid)],
-          workgroups: linearWorkgroups(rt, N * points, WG),
+          buffers: { gy: bufferOf(gy), xs: bufferOf(x), grid: bufferOf(grid), gGrid: bufferOf(gGrid) },
+          threads: N * points,
         });
       }
       if (wanted.x) {

@@ -10,17 +10,21 @@
  */
 import type { Kernels } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
+import { bufferOf, gpuTensor, runtimeOf } from "./runtime.ts";
+import { kernel, read, readWrite } from "./wgsl.ts";
 
-const WG = 256;
+const PARAMS = {
+  n: "u32",
+  H: "u32",
+  W: "u32",
+  Ho: "u32",
+  Wo: "u32",
+  align: "u32",
+  scaleH: "f32",
+  scaleW: "f32",
+} as const;
 
-const HEADER = /* wgsl */ `
-struct P { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, align: u32, scaleH: f32, scaleW: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-${FLAT_INDEX_WGSL(WG)}
-
+const TAPS = /* wgsl */ `
 struct Tap { lo: u32, hi: u32, lambda: f32 }
 fn tap(o: u32, size: u32, scale: f32) -> Tap {
   var src = f32(o) * scale;
@@ -45,44 +49,41 @@ fn sources(i: u32, outSize: u32, scale: f32) -> vec2u {
   return vec2u(u32(clamp(first, 0, i32(outSize))), u32(clamp(last + 1, 0, i32(outSize))));
 }`;
 
-const FORWARD = /* wgsl */ `${HEADER}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.n) { return; }
+const FORWARD = kernel("interpolate", () => ({
+  params: PARAMS,
+  buffers: { xs: read(), ys: readWrite() },
+  declarations: TAPS,
+  flat: { index: "o", count: "p.n" },
+  body: /* wgsl */ `
   let plane = o / (p.Ho * p.Wo);
   let r = tap((o / p.Wo) % p.Ho, p.H, p.scaleH); let c = tap(o % p.Wo, p.W, p.scaleW);
   let base = plane * p.H * p.W;
   ys[o] = (1.0 - r.lambda) * ((1.0 - c.lambda) * xs[base + r.lo * p.W + c.lo] + c.lambda * xs[base + r.lo * p.W + c.hi])
-    + r.lambda * ((1.0 - c.lambda) * xs[base + r.hi * p.W + c.lo] + c.lambda * xs[base + r.hi * p.W + c.hi]);
-}`;
+    + r.lambda * ((1.0 - c.lambda) * xs[base + r.hi * p.W + c.lo] + c.lambda * xs[base + r.hi * p.W + c.hi]);`,
+}));
 
 /**
  * One axis of the gradient: xs has O entries along the axis (then `inner` contiguous elements), ys has
  * S; ys[.., s, ..] = Σ_o weight(tap(o), s) · xs[.., o, ..]. Here p.H is S, p.Ho is O and p.W is inner.
  */
-const GRADIENT_PASS = /* wgsl */ `${HEADER}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n) { return; }
+const GRADIENT_PASS = kernel("interpolateGrad", () => ({
+  params: PARAMS,
+  buffers: { xs: read(), ys: readWrite() },
+  declarations: TAPS,
+  flat: { index: "i", count: "p.n" },
+  body: /* wgsl */ `
   let j = i % p.W; let s = (i / p.W) % p.H; let outer = i / (p.W * p.H);
   let range = sources(s, p.Ho, p.scaleH);
   var sum = 0.0;
   for (var o = range.x; o < range.y; o++) {
     sum += weight(tap(o, p.H, p.scaleH), s) * xs[(outer * p.Ho + o) * p.W + j];
   }
-  ys[i] = sum;
-}`;
+  ys[i] = sum;`,
+}));
 
 function scale(inSize: number, outSize: number, alignCorners: boolean): number {
   if (alignCorners) return outSize > 1 ? (inSize - 1) / (outSize - 1) : 0;
   return inSize / outSize;
-}
-
-function params(n: number, H: number, W: number, Ho: number, Wo: number, alignCorners: boolean): Params {
-  return new Params().u32(n, H, W, Ho, Wo, alignCorners ? 1 : 0)
-    .f32(scale(H, Ho, alignCorners), scale(W, Wo, alignCorners));
 }
 
 /** Record one axis of the gradient (GRADIENT_PASS) into a new tensor of `shape`. */
@@ -92,14 +93,20 @@ function gradientPass(
   axis: { S: number; O: number; inner: number },
   alignCorners: boolean,
 ): Tensor {
-  const rt = runtimeOf(g), out = gpuTensor(g, shape);
-  rt.dispatch({
-    key: "interpolateGrad",
-    source: () => GRADIENT_PASS,
-    params: new Params().u32(out.size, axis.S, axis.inner, axis.O, 0, alignCorners ? 1 : 0)
-      .f32(scale(axis.S, axis.O, alignCorners), 0),
-    buffers: [bufferOf(g), bufferOf(out)],
-    workgroups: linearWorkgroups(rt, out.size, WG),
+  const out = gpuTensor(g, shape);
+  GRADIENT_PASS.record(runtimeOf(g), {
+    params: {
+      n: out.size,
+      H: axis.S,
+      W: axis.inner,
+      Ho: axis.O,
+      Wo: 0,
+      align: alignCorners ? 1 : 0,
+      scaleH: scale(axis.S, axis.O, alignCorners),
+      scaleW: 0,
+    },
+    buffers: { xs: bufferOf(g), ys: bufferOf(out) },
+    threads: out.size,
   });
   return out;
 }
@@ -107,13 +114,20 @@ function gradientPass(
 export const interpolateGpu: Pick<Kernels, "interpolate" | "interpolateGrad"> = {
   interpolate(x, outH, outW, alignCorners) {
     const [N, C, H, W] = x.shape;
-    const rt = runtimeOf(x), y = gpuTensor(x, [N, C, outH, outW]);
-    rt.dispatch({
-      key: "interpolate",
-      source: () => FORWARD,
-      params: params(y.size, H, W, outH, outW, alignCorners),
-      buffers: [bufferOf(x), bufferOf(y)],
-      workgroups: linearWorkgroups(rt, y.size, WG),
+    const y = gpuTensor(x, [N, C, outH, outW]);
+    FORWARD.record(runtimeOf(x), {
+      params: {
+        n: y.size,
+        H,
+        W,
+        Ho: outH,
+        Wo: outW,
+        align: alignCorners ? 1 : 0,
+        scaleH: scale(H, outH, alignCorners),
+        scaleW: scale(W, outW, alignCorners),
+      },
+      buffers: { xs: bufferOf(x), ys: bufferOf(y) },
+      threads: y.size,
     });
     return y;
   },

@@ -17,20 +17,34 @@
  */
 import type { Kernels } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
-import { bufferOf, gpuTensor, Params, runtimeOf } from "./runtime.ts";
+import { bufferOf, gpuTensor, runtimeOf } from "./runtime.ts";
+import {
+  type Fields,
+  kernel,
+  type NoFields,
+  range,
+  read,
+  readWrite,
+  type Shader,
+  type StorageBuffers,
+} from "./wgsl.ts";
 
 /** The K-step staged in workgroup memory; a thread computes THREAD_ROWS rows of its tile. */
 export const TILE_K = 16;
 const THREAD_ROWS = 8;
 
 /**
- * WGSL an op supplies to the GEMM core: its declarations (bindings, params or constants) and the functions
+ * What an op supplies to the GEMM core: its params and buffers, and declarations (constants, helpers)
+ * that define the functions
  *   gemmK(z) -> u32             K of batch entry z
  *   loadA(z, m, k) -> vec4f     A[m, k..k+3], zero outside A (k is a multiple of 4)
  *   loadB(z, k, n) -> vec4f     B[k, n..n+3], zero outside B (n is a multiple of 4)
  *   storeC(z, m, n, v: vec4f)   C[m, n..n+3] = v, skipping elements outside C
  */
-export type GemmOperands = string;
+export type GemmOperands<F extends Fields = NoFields, B extends StorageBuffers = StorageBuffers> = Omit<
+  Shader<F, B>,
+  "body" | "flat"
+>;
 
 /** The block of C one workgroup computes. */
 export interface Tile {
@@ -68,22 +82,24 @@ export function tilesDivide(M: number, N: number, K: number, tile: Tile): boolea
   return M % tile.rows === 0 && N % tile.cols === 0 && K % TILE_K === 0;
 }
 
-/** 0, 1, ..., n − 1: the unrolled indices of generated WGSL. */
-export const range = (n: number) => [...Array(n).keys()];
-
 /** The tiled GEMM kernel around an op's operand functions. */
-export function gemmSource(operands: GemmOperands, { rows, cols }: Tile): string {
+export function gemmShader<F extends Fields = NoFields, B extends StorageBuffers = StorageBuffers>(
+  operands: GemmOperands<F, B>,
+  { rows, cols }: Tile,
+): Shader<F, B> {
   const wy = rows / THREAD_ROWS, threads = 8 * wy, k4 = TILE_K / 4, n4 = cols / 4;
   const threadCols = cols / 8, j4 = threadCols / 4;
   const acc = (i: number, j: number) => `c${i}_${j}`;
   const lines = (n: number, f: (r: number) => string) => range(n).map(f).join("\n");
   const cells = (f: (i: number, j: number) => string) =>
     range(THREAD_ROWS).flatMap((i) => range(j4).map((j) => f(i, j))).join("\n");
-  return /* wgsl */ `${operands}
+  return {
+    ...operands,
+    workgroupSize: [8, wy],
+    declarations: /* wgsl */ `${operands.declarations}
 var<workgroup> tileA: array<vec4f, ${rows * k4}>; // [m][k / 4]
-var<workgroup> tileB: array<vec4f, ${TILE_K * n4}>; // [k][n / 4]
-@compute @workgroup_size(8, ${wy})
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+var<workgroup> tileB: array<vec4f, ${TILE_K * n4}>; // [k][n / 4]`,
+    body: /* wgsl */ `
   let z = wid.z;
   let depth = gemmK(z);
   let t = lid.y * 8u + lid.x;
@@ -103,28 +119,28 @@ ${cells((i, j) => `  var ${acc(i, j)} = vec4f();`)}
     for (var k = 0u; k < ${TILE_K}u; k += 4u) {
 ${lines(THREAD_ROWS, (i) => `      let a${i} = tileA[(lid.y * ${THREAD_ROWS}u + ${i}u) * ${k4}u + k / 4u];`)}
 ${
-    range(4).flatMap((s) =>
-      range(j4).map((j) => `      let b${s}_${j} = tileB[(k + ${s}u) * ${n4}u + lid.x * ${j4}u + ${j}u];`)
-    ).join("\n")
-  }
+      range(4).flatMap((s) =>
+        range(j4).map((j) => `      let b${s}_${j} = tileB[(k + ${s}u) * ${n4}u + lid.x * ${j4}u + ${j}u];`)
+      ).join("\n")
+    }
 ${
-    cells((i, j) =>
-      range(4).map((s) => `      ${acc(i, j)} = fma(vec4f(a${i}[${s}]), b${s}_${j}, ${acc(i, j)});`).join(
-        "\n",
+      cells((i, j) =>
+        range(4).map((s) => `      ${acc(i, j)} = fma(vec4f(a${i}[${s}]), b${s}_${j}, ${acc(i, j)});`).join(
+          "\n",
+        )
       )
-    )
-  }
+    }
     }
     workgroupBarrier();
   }
 ${
-    cells((i, j) =>
-      `  storeC(z, m0 + lid.y * ${THREAD_ROWS}u + ${i}u, n0 + lid.x * ${threadCols}u + ${j * 4}u, ${
-        acc(i, j)
-      });`
-    )
-  }
-}`;
+      cells((i, j) =>
+        `  storeC(z, m0 + lid.y * ${THREAD_ROWS}u + ${i}u, n0 + lid.x * ${threadCols}u + ${j * 4}u, ${
+          acc(i, j)
+        });`
+      )
+    }`,
+  };
 }
 
 /** `vec4f(e(0), e(1), e(2), e(3))`: four scalar reads gathered into one tile entry. */
@@ -175,7 +191,7 @@ function matmulVariant(dims: MatmulDims, tile: Tile, bias: boolean): MatmulVaria
  * Operands of C[z] = op(A[z]) op(B[z]) for row-major a [Z, M, K] (or [Z, K, M] when transA) and
  * b [Z, K, N] (or [Z, N, K] when transB).
  */
-function matmulOperands({ transA, transB, vecA, vecB, vecC, checked, bias }: MatmulVariant): GemmOperands {
+function matmulOperands({ transA, transB, vecA, vecB, vecC, checked, bias }: MatmulVariant) {
   const guard = (cond: string) => (checked ? cond : "true");
   const aAt = (e: number) => (transA ? `(k + ${e}u) * p.M + m` : `m * p.K + k + ${e}u`);
   const bAt = (e: number) => (transB ? `(n + ${e}u) * p.K + k` : `k * p.N + n + ${e}u`);
@@ -195,22 +211,30 @@ function matmulOperands({ transA, transB, vecA, vecB, vecC, checked, bias }: Mat
     );
   // Columns past N (checked tiles only) read a valid bias entry; their sums are not stored.
   const biasAt = (e: number) => `bias[min(n + ${e}u, p.N - 1u)]`;
-  const array = (vec: boolean) => (vec ? "array<vec4f>" : "array<f32>");
-  return /* wgsl */ `
-struct P { M: u32, N: u32, K: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> a: ${array(vecA)};
-@group(0) @binding(2) var<storage, read> b: ${array(vecB)};
-${bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;" : ""}
-@group(0) @binding(${bias ? 4 : 3}) var<storage, read_write> c: ${array(vecC)};
+  const element = (vec: boolean) => (vec ? "vec4f" : "f32");
+  return {
+    params: { M: "u32", N: "u32", K: "u32" },
+    buffers: {
+      a: read(element(vecA)),
+      b: read(element(vecB)),
+      bias: bias ? read() : null,
+      c: readWrite(element(vecC)),
+    },
+    declarations: /* wgsl */ `
 fn gemmK(z: u32) -> u32 { return p.K; }
 fn loadA(z: u32, m: u32, k: u32) -> vec4f { return ${loadA}; }
 fn loadB(z: u32, k: u32, n: u32) -> vec4f { return ${loadB}; }
 fn storeC(z: u32, m: u32, n: u32, v: vec4f) {
   let out = v${bias ? ` + ${gather4(biasAt)}` : ""};
   ${storeC}
-}`;
+}`,
+  } as const;
 }
+
+const MATMUL = kernel(
+  "matmul",
+  ({ tile, ...variant }: MatmulVariant & { tile: Tile }) => gemmShader(matmulOperands(variant), tile),
+);
 
 /** C[z] = op(A[z]) op(B[z]) (+ bias over columns): Z products of [M, K] by [K, N]. */
 export interface MatmulDims {
@@ -234,11 +258,10 @@ export function dispatchMatmul(
   const { Z, M, N, K } = dims,
     tile = gemmTile(like, M, N),
     variant = matmulVariant(dims, tile, bias !== null);
-  runtimeOf(like).dispatch({
-    key: `matmul/${JSON.stringify(tile)}/${JSON.stringify(variant)}`,
-    source: () => gemmSource(matmulOperands(variant), tile),
-    params: new Params().u32(M, N, K),
-    buffers: [bufferOf(a), bufferOf(b), ...(bias ? [bufferOf(bias)] : []), bufferOf(c)],
+  MATMUL.record(runtimeOf(like), {
+    variant: { tile, ...variant },
+    params: { M, N, K },
+    buffers: { a: bufferOf(a), b: bufferOf(b), bias: bias ? bufferOf(bias) : null, c: bufferOf(c) },
     workgroups: gemmWorkgroups(M, N, Z, tile),
   });
 }

@@ -3,22 +3,16 @@
  * each input pixel sums dL/dy over the windows that contain it and whose argmax it is.
  */
 import type { Kernels } from "../engine/backend.ts";
-import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
+import { bufferOf, gpuTensor, runtimeOf } from "./runtime.ts";
+import { kernel, read, readWrite } from "./wgsl.ts";
 
-const WG = 256;
-const HEADER = /* wgsl */ `
-struct P { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, k: u32, s: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-${FLAT_INDEX_WGSL(WG)}`;
+const PARAMS = { n: "u32", H: "u32", W: "u32", Ho: "u32", Wo: "u32", k: "u32", s: "u32" } as const;
 
-const FORWARD = /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(3) var<storage, read_write> argmax: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = flatIndex(wid, nwg, lid);
-  if (o >= p.n) { return; }
+const FORWARD = kernel("maxPool2d", () => ({
+  params: PARAMS,
+  buffers: { xs: read(), ys: readWrite(), argmax: readWrite() },
+  flat: { index: "o", count: "p.n" },
+  body: /* wgsl */ `
   let ow = o % p.Wo; let oh = (o / p.Wo) % p.Ho; let plane = o / (p.Wo * p.Ho);
   var best = bitcast<f32>(0xff800000u); /* −∞, as the reference */ var at = oh * p.s * p.W + ow * p.s;
   for (var h = oh * p.s; h < oh * p.s + p.k; h++) {
@@ -28,17 +22,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
   ys[o] = best;
-  argmax[o] = f32(at);
-}`;
+  argmax[o] = f32(at);`,
+}));
 
-const GRADIENT = /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
-@group(0) @binding(2) var<storage, read> argmax: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = flatIndex(wid, nwg, lid);
-  if (i >= p.n) { return; }
+const GRADIENT = kernel("maxPool2dGrad", () => ({
+  params: PARAMS,
+  buffers: { gy: read(), argmax: read(), gx: readWrite() },
+  flat: { index: "i", count: "p.n" },
+  body: /* wgsl */ `
   let w = i % p.W; let h = (i / p.W) % p.H; let plane = i / (p.W * p.H);
   let here = f32(h * p.W + w);
   // Windows containing (h, w): ceil((h - k + 1) / s) <= oh <= floor(h / s).
@@ -51,33 +42,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (argmax[o] == here) { s += gy[o]; }
     }
   }
-  gx[i] = s;
-}`;
+  gx[i] = s;`,
+}));
 
 export const maxPoolGpu: Pick<Kernels, "maxPool2d" | "maxPool2dGrad"> = {
   maxPool2d(x, kernel, stride) {
     const [N, C, H, W] = x.shape;
     const Ho = Math.floor((H - kernel) / stride) + 1, Wo = Math.floor((W - kernel) / stride) + 1;
-    const rt = runtimeOf(x), shape = [N, C, Ho, Wo];
-    const y = gpuTensor(x, shape), argmax = gpuTensor(x, shape);
-    rt.dispatch({
-      key: "maxPool2d",
-      source: () => FORWARD,
-      params: new Params().u32(y.size, H, W, Ho, Wo, kernel, stride),
-      buffers: [bufferOf(x), bufferOf(y), bufferOf(argmax)],
-      workgroups: linearWorkgroups(rt, y.size, WG),
+    const shape = [N, C, Ho, Wo], y = gpuTensor(x, shape), argmax = gpuTensor(x, shape);
+    FORWARD.record(runtimeOf(x), {
+      params: { n: y.size, H, W, Ho, Wo, k: kernel, s: stride },
+      buffers: { xs: bufferOf(x), ys: bufferOf(y), argmax: bufferOf(argmax) },
+      threads: y.size,
     });
     return { y, argmax };
   },
   maxPool2dGrad(gy, argmax, inShape, kernel, stride) {
     const [, , H, W] = inShape, [, , Ho, Wo] = gy.shape;
-    const rt = runtimeOf(gy), gx = gpuTensor(gy, inShape);
-    rt.dispatch({
-      key: "maxPool2dGrad",
-      source: () => GRADIENT,
-      params: new Params().u32(gx.size, H, W, Ho, Wo, kernel, stride),
-      buffers: [bufferOf(gy), bufferOf(argmax), bufferOf(gx)],
-      workgroups: linearWorkgroups(rt, gx.size, WG),
+    const gx = gpuTensor(gy, inShape);
+    GRADIENT.record(runtimeOf(gy), {
+      params: { n: gx.size, H, W, Ho, Wo, k: kernel, s: stride },
+      buffers: { gy: bufferOf(gy), argmax: bufferOf(argmax), gx: bufferOf(gx) },
+      threads: gx.size,
     });
     return gx;
   },

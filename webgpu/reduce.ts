@@ -11,30 +11,25 @@
  */
 import type { Kernels, Shape } from "../engine/backend.ts";
 import { stridesOf } from "../engine/host.ts";
-import {
-  bufferOf,
-  DIMS_WGSL,
-  type GpuRuntime,
-  gpuTensor,
-  linearWorkgroups,
-  Params,
-  runtimeOf,
-} from "./runtime.ts";
+import { bufferOf, type GpuRuntime, gpuTensor, runtimeOf } from "./runtime.ts";
 import { recordStrided } from "./elementwise.ts";
-
-const WG = 256;
+import { kernel, linearWorkgroups, read, readWrite, WG } from "./wgsl.ts";
 /** Elements per chunk when a reduction is split over workgroups. */
 const CHUNK = 4096;
 
-const sumSource = (segment: number, nk: number, nr: number) => /* wgsl */ `
-struct P {
-  outputs: u32, count: u32, chunks: u32, chunkLength: u32,
-  keptShape: array<vec4u, 2>, keptStride: array<vec4u, 2>, redShape: array<vec4u, 2>, redStride: array<vec4u, 2>,
-}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-${DIMS_WGSL}
+const SUM = kernel("sumDims", ({ segment, nk, nr }: { segment: number; nk: number; nr: number }) => ({
+  params: {
+    outputs: "u32",
+    count: "u32",
+    chunks: "u32",
+    chunkLength: "u32",
+    keptShape: "dims",
+    keptStride: "dims",
+    redShape: "dims",
+    redStride: "dims",
+  },
+  buffers: { xs: read(), ys: readWrite() },
+  declarations: /* wgsl */ `
 var<workgroup> partial: array<f32, ${WG}>;
 
 /** Offset in x of flat index i over the dims (shape, stride)[0..n); n is a constant, so the loop unrolls. */
@@ -46,10 +41,8 @@ fn offset(i: u32, n: i32, shape: array<vec4u, 2>, stride: array<vec4u, 2>) -> u3
     r = r / size;
   }
   return o;
-}
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+}`,
+  body: /* wgsl */ `
   let t = lid.x % ${segment}u;
   let job = (wid.y * nwg.x + wid.x) * ${WG / segment}u + lid.x / ${segment}u; // output · chunks + chunk
   var s = 0.0;
@@ -72,8 +65,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
     if (t < half) { partial[lid.x] += partial[lid.x + half]; }
   }
-  if (t == 0u && job < p.outputs * p.chunks) { ys[job] = partial[lid.x]; }
-}`;
+  if (t == 0u && job < p.outputs * p.chunks) { ys[job] = partial[lid.x]; }`,
+}));
 
 /** A strided view: kept dims index the outputs, reduced dims are summed. */
 interface Reduction {
@@ -112,13 +105,11 @@ function reduceInto(rt: GpuRuntime, xs: GPUBuffer, ys: GPUBuffer, r: Reduction):
   const inner = r.redShape.at(-1) ?? 1;
   const segment = Math.min(WG, 2 ** Math.ceil(Math.log2(Math.max(Math.min(chunkLength, inner), 1))));
   const partials = chunks > 1 ? rt.acquire(outputs * chunks * 4) : ys;
-  rt.dispatch({
-    key: `sumDims/${segment}/${r.keptShape.length}/${r.redShape.length}`,
-    source: () => sumSource(segment, r.keptShape.length, r.redShape.length),
-    params: new Params().u32(outputs, count, chunks, chunkLength)
-      .dims(r.keptShape).dims(r.keptStride).dims(r.redShape).dims(r.redStride),
-    buffers: [xs, partials],
-    workgroups: linearWorkgroups(rt, outputs * chunks * segment, WG),
+  SUM.record(rt, {
+    variant: { segment, nk: r.keptShape.length, nr: r.redShape.length },
+    params: { outputs, count, chunks, chunkLength, ...r },
+    buffers: { xs, ys: partials },
+    workgroups: linearWorkgroups(rt, outputs * chunks * segment),
   });
   if (chunks === 1) return;
   reduceInto(rt, partials, ys, {
@@ -141,7 +132,6 @@ export const reduceGpu: Pick<Kernels, "sumDims" | "expand"> = {
     recordStrided(
       y,
       [{ x, strides: stridesOf(x.shape).map((s, d) => (x.shape[d] === 1 ? 0 : s)) }],
-      "expand",
       "u",
     );
     return y;

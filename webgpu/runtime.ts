@@ -1,25 +1,20 @@
 /**
- * The WebGPU runtime: device, buffer pool, pipeline cache and command batching. Kernels use it so:
+ * The WebGPU runtime: device, buffer pool, pipeline cache and command batching. Kernels are declared
+ * with the WGSL scaffold (`wgsl.ts`), which writes their shader declarations and calls `dispatch`:
  *
  *   const rt = runtimeOf(x);                       // the runtime behind a webgpu tensor
  *   const y = gpuTensor(x, outShape);              // a new float32 tensor on x's device (pooled buffer)
- *   rt.dispatch({
- *     key: `conv2d/${tile}`,                       // pipeline cache key: everything the WGSL depends on
- *     source: () => wgsl,                          // called once per key
- *     params: new Params().u32(n, c).f32(scale),   // -> `@group(0) @binding(0) var<uniform> p: P;`
- *     buffers: [bufferOf(x), bufferOf(y)],         // -> `@group(0) @binding(1)`, `@binding(2)`, ...
- *     workgroups: [gx, gy, gz],
- *   });
+ *   KERNEL.record(rt, { variant, params, buffers: { x: bufferOf(x), y: bufferOf(y) }, threads: y.size });
  *
  * Temporary buffers: `rt.acquire(bytes)`, and `rt.release(buffer)` right after recording the last
  * dispatch that uses it (pooled reuse is ordered on the GPU). `rt.clear` and `rt.copy` record zeroing
- * and copies into the same batch.
+ * and copies into the same batch. One buffer may not be bound twice in a dispatch if either binding is
+ * writable.
  *
- * Bindings: the params block (if any) is binding 0 and buffers follow from binding 1, in order, even
- * without params. Layouts are inferred ("auto"), so every declared binding must be used by the shader,
- * and one buffer may not be bound twice in a dispatch if either binding is writable. Params fields are
- * 4-byte scalars (u32, i32, f32) in WGSL struct order, plus `dims(...)`: up to MAX_RANK integers as an
- * `array<vec4u, 2>` field at a 16-byte offset, read in WGSL with `dim(p.field, d)` (DIMS_WGSL).
+ * Pipelines are cached by key (the scaffold's kernel name and variant). `WGSL_CHECK=1` makes every
+ * dispatch rebuild its source and throw when a key meets a second, different source: a key that leaves
+ * out something the WGSL depends on. `WGSL_DUMP=dir` writes each shader to dir/<key>.wgsl when its
+ * pipeline is built, so what runs can be read.
  *
  * Batching: dispatches are recorded into one command encoder (one compute pass) and submitted together
  * on `flush()`, on a read-back, or when the batch is full. Nothing is read back during a step unless
@@ -42,58 +37,12 @@ export interface WebGPUBackend extends Backend {
   readonly runtime: GpuRuntime;
 }
 
-export const MAX_RANK = 8;
-/** WGSL accessor of a `dims` field; `idim` reads it as signed. */
-export const DIMS_WGSL = /* wgsl */ `
-fn dim(v: array<vec4u, 2>, d: u32) -> u32 { return v[d >> 2u][d & 3u]; }
-fn idim(v: array<vec4u, 2>, d: u32) -> i32 { return bitcast<i32>(v[d >> 2u][d & 3u]); }`;
-
-/** A uniform block of 4-byte scalar fields, in WGSL struct order. */
-export class Params {
-  #view = new DataView(new ArrayBuffer(256));
-  #bytes = 0;
-
-  u32(...values: number[]): this {
-    for (const v of values) this.#next().setUint32(this.#bytes - 4, v, true);
-    return this;
-  }
-  i32(...values: number[]): this {
-    for (const v of values) this.#next().setInt32(this.#bytes - 4, v, true);
-    return this;
-  }
-  f32(...values: number[]): this {
-    for (const v of values) this.#next().setFloat32(this.#bytes - 4, v, true);
-    return this;
-  }
-  /** Up to MAX_RANK integers (two's complement when negative) as an `array<vec4u, 2>` field. */
-  dims(values: readonly number[]): this {
-    if (values.length > MAX_RANK) {
-      throw new Error(`webgpu: rank ${values.length} exceeds the kernels' MAX_RANK ${MAX_RANK}`);
-    }
-    while (this.#bytes % 16) this.u32(0);
-    for (let d = 0; d < MAX_RANK; d++) this.i32(values[d] ?? 0);
-    return this;
-  }
-  /** The block's bytes, padded to 16 (the size rule of a uniform struct). */
-  bytes(): Uint8Array {
-    return new Uint8Array(this.#view.buffer, 0, Math.ceil(this.#bytes / 16) * 16 || 16);
-  }
-  #next(): DataView {
-    if (this.#bytes + 4 > this.#view.byteLength) {
-      const grown = new Uint8Array(this.#view.byteLength * 2);
-      grown.set(new Uint8Array(this.#view.buffer));
-      this.#view = new DataView(grown.buffer);
-    }
-    this.#bytes += 4;
-    return this.#view;
-  }
-}
-
 export interface Dispatch {
   /** Pipeline cache key: it must change whenever the WGSL text would. */
   key: string;
   source: () => string;
-  params?: Params;
+  /** The params block (binding 0), packed by the scaffold. */
+  params?: Uint8Array;
   buffers: GPUBuffer[];
   workgroups: readonly [number, number?, number?];
 }
@@ -118,6 +67,11 @@ const MIN_BUFFER_BYTES = 256;
 export class GpuRuntime {
   readonly limits: Record<(typeof REQUESTED_LIMITS)[number], number>;
   readonly adapterName: string;
+  /** WGSL_CHECK=1: rebuild every dispatch's source and compare it with the one its key was built from. */
+  checkSources = environment("WGSL_CHECK") === "1";
+  /** WGSL_DUMP=dir: the folder every shader is written to when its pipeline is built. */
+  dumpDir = environment("WGSL_DUMP") || null;
+  #sources = new Map<string, string>();
   #pool = new Map<number, GPUBuffer[]>();
   #pipelines = new Map<string, GPUComputePipeline>();
   #allocatedBytes = 0;
@@ -210,7 +164,7 @@ export class GpuRuntime {
         `webgpu: ${d.key} dispatches [${x}, ${y}, ${z}] workgroups; the limit is ${maxGroups} per dimension`,
       );
     }
-    const block = d.params?.bytes();
+    const block = d.params;
     if (block && this.#arenaUsed + block.byteLength > ARENA_BYTES) this.flush();
     if (this.#dispatches >= MAX_BATCH_DISPATCHES) this.flush();
     const pipeline = this.#pipeline(d.key, d.source);
@@ -283,8 +237,17 @@ export class GpuRuntime {
 
   #pipeline(key: string, source: () => string): GPUComputePipeline {
     let p = this.#pipelines.get(key);
+    if (p && this.checkSources && source() !== this.#sources.get(key)) {
+      throw new Error(
+        `webgpu: pipeline key "${key}" was built from one WGSL source and is now asked for another; ` +
+          "the key must cover everything the source depends on (declare it in the kernel's variant)",
+      );
+    }
     if (!p) {
-      const module = this.device.createShaderModule({ label: key, code: source() });
+      const code = source();
+      if (this.checkSources) this.#sources.set(key, code);
+      if (this.dumpDir) dumpShader(this.dumpDir, key, code);
+      const module = this.device.createShaderModule({ label: key, code });
       p = this.device.createComputePipeline({
         label: key,
         layout: "auto",
@@ -348,18 +311,17 @@ export function newGpuTensor(backend: WebGPUBackend, shape: Shape): Tensor {
   return new Tensor(shape, "float32", new Storage(backend, storage, bytes));
 }
 
-/**
- * WGSL for 1-D kernels over more than 65535 workgroups: `linearWorkgroups` spreads the groups over
- * x and y, and `flatIndex(wid, nwg, lid)` recovers the thread's flat index.
- */
-export const FLAT_INDEX_WGSL = (workgroupSize: number) => /* wgsl */ `
-fn flatIndex(wid: vec3u, nwg: vec3u, lid: vec3u) -> u32 {
-  return (wid.y * nwg.x + wid.x) * ${workgroupSize}u + lid.x;
-}`;
+/** An environment variable, or undefined where reading it is not permitted (no prompt). */
+function environment(name: string): string | undefined {
+  const { state } = Deno.permissions.querySync({ name: "env", variable: name });
+  return state === "granted" ? Deno.env.get(name) : undefined;
+}
 
-export function linearWorkgroups(rt: GpuRuntime, threads: number, workgroupSize: number): [number, number] {
-  const groups = Math.ceil(threads / workgroupSize);
-  const maxX = rt.limits.maxComputeWorkgroupsPerDimension;
-  if (groups <= maxX) return [groups, 1];
-  return [maxX, Math.ceil(groups / maxX)];
+/** Write a shader to dir/<key>.wgsl, the key made safe as a file name (a hash keeps long keys apart). */
+function dumpShader(dir: string, key: string, code: string): void {
+  let hash = 2166136261;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
+  const safe = key.replace(/[^\w.-]+/g, "_").slice(0, 80);
+  Deno.mkdirSync(dir, { recursive: true });
+  Deno.writeTextFileSync(`${dir}/${safe}.${(hash >>> 0).toString(16).padStart(8, "0")}.wgsl`, code);
 }

@@ -1,6 +1,12 @@
 /**
- * Elementwise ops. Unary functions are a table of (f, f') pairs; binary ops broadcast as NumPy and
- * sum the gradient back over the broadcast dimensions.
+ * Elementwise ops. Unary functions are a table of (f, f') pairs (UNARY below); dL/dx = dL/dy · f'(x):
+ *
+ *   neg: −1          square: 2x        abs: sign(x) (0 at 0)     sqrt: 1/(2√x)
+ *   exp: eˣ          log: 1/x          sin: cos x                cos: −sin x
+ *   relu: [x > 0]    leakyRelu(slope): [x > 0] + slope·[x ≤ 0]   sigmoid: σ(x)(1 − σ(x))
+ *   clamp(lo, hi): [lo ≤ x ≤ hi]       affine(scale, shift) = scale·x + shift: scale
+ *
+ * Binary ops broadcast as NumPy and sum the gradient back over the broadcast dimensions:
  *
  *   add: d(a+b)/da = 1, d/db = 1          sub: 1, -1
  *   mul: d(ab)/da = b,  d/db = a          div: 1/b, -a/b²

@@ -19,7 +19,7 @@ async function reproduce(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 /** The fastest device the suite runs on: WebGPU where it is available. */
-const device = TEST_DEVICES.some((d) => d.name === "webgpu") ? "webgpu" : "cpu";
+const device = TEST_DEVICES.some((d) => d.name === "webgpu" && !d.ignore) ? "webgpu" : "cpu";
 
 Deno.test({
   name:

@@ -121,7 +121,7 @@ if (webgpu) {
     const label = `${c.name}: x [${c.x}], ${c.cout} out, ${
       c.kernel.join("x")
     } s${c.geo.stride} p${c.geo.padding}`;
-    Deno.test(`webgpu conv kernels vs CPU reference: ${label}`, async () => {
+    Deno.test(`webgpu conv kernels vs CPU reference: ${label}`, { ignore: webgpu.ignore }, async () => {
       const gpu = await webgpu.get();
       const want = runKernels(cpu, c), got = runKernels(gpu, c), tol = tolerance(c);
       for (const [i, kernel] of ["conv2d", "conv2dGradInput", "conv2dGradWeight"].entries()) {
@@ -132,7 +132,9 @@ if (webgpu) {
     });
   }
 
-  Deno.test("webgpu conv kernels are deterministic: split-K weight gradient, two runs, same bits", async () => {
+  Deno.test("webgpu conv kernels are deterministic: split-K weight gradient, two runs, same bits", {
+    ignore: webgpu.ignore,
+  }, async () => {
     const gpu = await webgpu.get();
     const c = conv("split-K", [16, 8, 16, 16], 8, 3, 1, 1);
     const [first, second] = [runKernels(gpu, c), runKernels(gpu, c)];
@@ -149,7 +151,9 @@ if (webgpu) {
     [2, 5, 12, 8],
   ];
   for (const [Z, M, N, K] of MATMULS) {
-    Deno.test(`webgpu matmul vs CPU reference: [${Z}, ${M}, ${K}] x [${Z}, ${K}, ${N}], all transposes`, async () => {
+    Deno.test(`webgpu matmul vs CPU reference: [${Z}, ${M}, ${K}] x [${Z}, ${K}, ${N}], all transposes`, {
+      ignore: webgpu.ignore,
+    }, async () => {
       const gpu = await webgpu.get();
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {

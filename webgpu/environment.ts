@@ -4,10 +4,11 @@
  *
  * - DENO_WEBGPU_BACKEND: which graphics APIs wgpu starts. Unset, it starts all of them (Vulkan and GL
  *   on Linux) and takes the best adapter. Where a Vulkan driver is installed the default here is
- *   `vulkan`: on lavapipe wgpu takes Vulkan anyway, but starting GL as well costs its EGL start-up, and
- *   GL's adapter is the weaker one (16 storage buffers per stage instead of 32, two features fewer)
- *   with by far the slowest first compile (tests/webgpu_runtime_test.ts: 182 s with an empty Mesa
- *   shader cache, against 10-12 s CPU time on Vulkan).
+ *   `vulkan`: on lavapipe wgpu takes Vulkan anyway, but starting GL as well slows each worker's first
+ *   adapter request (median 135 ms against 92 ms, 5 runs each), and GL's adapter is the weaker one
+ *   (16 storage buffers per stage instead of 32, two features fewer) and by far the slowest to
+ *   compile: tests/webgpu_runtime_test.ts took 199 CPU-seconds with an empty Mesa shader cache,
+ *   against 10-14 on Vulkan (3 on either once the cache is warm).
  * - XDG_RUNTIME_DIR: Mesa's Vulkan driver prints "XDG_RUNTIME_DIR is invalid or not set" without one.
  *   The default is a private folder in the temporary directory.
  *
@@ -16,8 +17,8 @@
  * Linux with no adapter, =gl gives the GL adapter's limits, and Mesa's message goes away).
  *
  * Neither variable costs compute time. With lavapipe (Mesa 22.3, 2 cores), webgpu_runtime_test.ts took
- * 2.3-3.1 s CPU time in each of the four combinations of set and unset with a warm Mesa shader cache,
- * and 10.3-12.5 s in each with an empty one: the first compile of each WGSL pipeline is the cost.
+ * 2.3-3.3 CPU-seconds in each of the four combinations of set and unset with a warm Mesa shader cache,
+ * and 10.3-13.8 in each with an empty one: the first compile of each WGSL pipeline is the cost.
  */
 
 /** The choice made for this process, and why: one line for the adapter message. */

@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-DATA = ROOT.parent / "shared" / "data"
+LEATHER = FIXTURES / "mvtec-leather"
 rng = np.random.default_rng(5)
 
 
@@ -141,19 +141,19 @@ def synthetic_maps():
 
 
 def real_mask_maps():
-    """Real magnetic-tile masks (one crack split in three 4-connected pieces, one with eight regions).
+    """The vendored MVTec AD leather mask (1024x1024, two regions of glue).
 
     residual = ((7x + 13y) mod 101) / 100 + 0.3 * defect, rounded to float32; the test rebuilds it.
     """
-    paths = ["break/exp3_num_320689_mask.png", "break/exp6_num_98402_mask.png"]
-    truths = [np.array(Image.open(DATA / "magnetic-tile" / "ground_truth" / p)) > 127 for p in paths]
+    paths = ["ground_truth/glue/008_mask.png"]
+    truths = [np.array(Image.open(LEATHER / p)) > 127 for p in paths]
     residuals = []
     for truth in truths:
         y, x = np.indices(truth.shape)
         residuals.append((((7 * x + 13 * y) % 101) / 100 + 0.3 * truth).astype(np.float32))
-    case = map_case("magnetic-tile break masks", residuals, truths, [np.ones_like(t) for t in truths])
+    case = map_case("MVTec AD leather glue mask", residuals, truths, [np.ones_like(t) for t in truths])
     for entry, path in zip(case["maps"], paths):  # the test reads the masks itself
-        entry.update(mask=f"magnetic-tile/ground_truth/{path}", residual=None, groundTruth=None, content=None)
+        entry.update(mask=path, residual=None, groundTruth=None, content=None)
     return case
 
 

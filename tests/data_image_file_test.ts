@@ -5,7 +5,8 @@ import jpeg from "jpeg-js";
 import { decodeImage, encodePng, readImageFile } from "../data/image_file.ts";
 import { createImage, toChannels } from "../data/image.ts";
 
-const SHARED = new URL("../../shared/data/", import.meta.url).pathname;
+const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+const LEATHER = `${FIXTURES}mvtec-leather/`;
 
 /** A small deterministic pattern: value (x * 37 + y * 11 + c * 101) mod 256 for channel c. */
 function pattern(width: number, height: number, channels: number): Uint8Array {
@@ -146,13 +147,59 @@ Deno.test("gray -> RGB replicates the plane; RGB -> gray uses the BT.601 weights
   assert.deepEqual(Array.from(toChannels(gray, 3).data), [0.25, 0.75, 0.25, 0.75, 0.25, 0.75]);
 });
 
-Deno.test("real files from ../shared/data decode to their expected sizes", async () => {
-  const leather = await readImageFile(`${SHARED}mvtec-leather-sample/train/good/000.png`);
+Deno.test("real MVTec AD files decode: a 1024x1024 RGB image and its gray mask of 0 and 255 only", async () => {
+  const leather = await readImageFile(`${LEATHER}train/good/000.png`);
   assert.deepEqual([leather.channels, leather.height, leather.width], [3, 1024, 1024]);
-  const mask = await readImageFile(`${SHARED}mvtec-leather-sample/ground_truth/cut/000_mask.png`);
+  const mask = await readImageFile(`${LEATHER}ground_truth/glue/008_mask.png`);
   assert.deepEqual([mask.channels, mask.height, mask.width], [1, 1024, 1024]);
-  const tile = await readImageFile(`${SHARED}magnetic-tile/train/good/exp0_num_743.png`, 3);
-  assert.deepEqual([tile.channels, tile.height, tile.width], [3, 289, 240]);
+  assert.ok(mask.data.every((v) => v === 0 || v === 1));
+  // 8212 defect pixels (0.78%), as Pillow and numpy count them.
+  assert.equal(mask.data.reduce((n, v) => n + v, 0), 8212);
+});
+
+/**
+ * tests/fixtures/leather-crop/ holds one 240x289 crop of mvtec-leather/train/good/000.png, at (300, 200),
+ * written by Pillow (gray PNG) and libjpeg-turbo's cjpeg (scripts/make_image_fixtures.py).
+ */
+async function leatherCrop(channels: 1 | 3): Promise<number[]> {
+  const source = toChannels(await readImageFile(`${LEATHER}train/good/000.png`), channels);
+  const out: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    for (let y = 200; y < 489; y++) {
+      for (let x = 300; x < 540; x++) out.push(source.data[(c * 1024 + y) * 1024 + x]);
+    }
+  }
+  return out;
+}
+
+/** Peak signal-to-noise ratio of a decoded image against the source, in dB (signal range 1). */
+function psnr(actual: Float32Array, wanted: number[]): number {
+  const mse = wanted.reduce((sum, v, i) => sum + (actual[i] - v) ** 2, 0) / wanted.length;
+  return -10 * Math.log10(mse);
+}
+
+Deno.test("Pillow's gray PNG of a non-square crop decodes to the crop's BT.601 gray", async () => {
+  const image = await readImageFile(`${FIXTURES}leather-crop/gray.png`);
+  assert.deepEqual([image.channels, image.height, image.width], [1, 289, 240]);
+  // Pillow rounds its fixed-point BT.601 sum to a whole level: at most half a level from ours.
+  assertClose(image.data, await leatherCrop(1), 0.5 / 255 + FLOAT32_ROUNDING);
+});
+
+Deno.test("cjpeg's baseline 4:2:0 with restart markers, progressive and gray JPEGs decode close to the source", async () => {
+  const [rgb, gray] = [await leatherCrop(3), await leatherCrop(1)];
+  const baseline = await readImageFile(`${FIXTURES}leather-crop/rgb420.jpg`);
+  const progressive = await readImageFile(`${FIXTURES}leather-crop/progressive.jpg`);
+  const grayJpeg = await readImageFile(`${FIXTURES}leather-crop/gray.jpg`);
+  for (const image of [baseline, progressive]) {
+    assert.deepEqual([image.channels, image.height, image.width], [3, 289, 240]);
+  }
+  assert.deepEqual([grayJpeg.channels, grayJpeg.height, grayJpeg.width], [1, 289, 240]);
+  // The same quantised coefficients, stored in one scan or several: the same pixels, bit for bit.
+  assert.ok(baseline.data.every((v, i) => v === progressive.data[i]), "baseline and progressive differ");
+  // Quality 90 on a fine texture, measured 40.7 dB (RGB, chroma at half resolution) and 48.1 dB (gray);
+  // a misplaced block or a wrong level shift costs well over 10 dB.
+  assert.ok(psnr(baseline.data, rgb) > 38, `RGB PSNR ${psnr(baseline.data, rgb)} dB`);
+  assert.ok(psnr(grayJpeg.data, gray) > 45, `gray PSNR ${psnr(grayJpeg.data, gray)} dB`);
 });
 
 /** A PNG from raw chunks, with correct CRCs, for files no encoder would write. */

@@ -7,7 +7,7 @@ import { encodePng } from "../data/image_file.ts";
 import { loadClassFolder, scanClassFolder } from "../data/mvtec_folder.ts";
 import { openValidatedClassFolder, validateClassFolder } from "../data/validate_folder.ts";
 
-const SHARED = new URL("../../shared/data/", import.meta.url).pathname;
+const LEATHER = new URL("./fixtures/mvtec-leather", import.meta.url).pathname;
 
 function gray(width: number, height: number, value = 0.5): Image {
   const image = createImage(1, height, width);
@@ -43,45 +43,62 @@ async function writeTree(files: Record<string, Uint8Array | null>, root?: string
   return root;
 }
 
-Deno.test("magnetic-tile loads with every defect image paired to its mask, same size, non-empty", async () => {
-  const root = `${SHARED}magnetic-tile`;
+/** Gray images of varying, non-square sizes (width x height), as real inspection data comes. */
+const VARIED_SIZES: Record<string, [number, number]> = {
+  "train/good/a.png": [97, 130],
+  "train/good/b.png": [131, 64],
+  "train/good/c.png": [240, 289],
+  "test/good/a.png": [181, 77],
+  "test/crack/a.png": [64, 131],
+  "test/crack/b.png": [130, 97],
+  "test/hole/a.png": [289, 240],
+};
+
+Deno.test("a gray class of varying non-square sizes loads with every defect image paired to its mask", async () => {
+  const files: Record<string, Uint8Array> = {};
+  for (const [name, [width, height]] of Object.entries(VARIED_SIZES)) {
+    const image = gray(width, height);
+    image.data.forEach((_, i) => image.data[i] = ((i % width) + Math.floor(i / width)) % 7 / 7);
+    files[name] = encodePng(image);
+    const [, split, defect, file] = name.match(/^(\w+)\/(\w+)\/(\w+)\.png$/)!;
+    if (split === "test" && defect !== "good") {
+      files[`ground_truth/${defect}/${file}_mask.png`] = maskPng(width, height, [height >> 1]);
+    }
+  }
+  const root = await writeTree(files);
   const scan = await scanClassFolder(root);
   assert.deepEqual(scan.problems, []);
   const defective = scan.images.filter((image) => image.defect !== "good");
-  assert.equal(defective.length, 40);
+  assert.equal(defective.length, 3);
   for (const image of defective) {
     assert.equal(image.mask, image.name.replace(/^test\/(\w+)\/(.*)\.png$/, "ground_truth/$1/$2_mask.png"));
   }
   const set = await loadClassFolder(root);
-  assert.deepEqual([set.train.length, set.test.length, set.channels], [200, 60, 1]);
-  for (const sample of set.test.filter((s) => s.defect !== "good")) {
+  assert.deepEqual([set.train.length, set.test.length, set.channels], [3, 4, 1]);
+  for (const sample of [...set.train, ...set.test]) {
     const { image, mask } = await sample.read(1);
+    assert.deepEqual([image.width, image.height], VARIED_SIZES[sample.name], sample.name);
     assert.equal(mask.length, image.width * image.height);
-    assert.ok(mask.some((v) => v === 1), `${sample.name} has an empty mask`);
+    // The mask marks exactly its middle row.
+    const marked = sample.defect === "good" ? 0 : image.width;
+    assert.equal(mask.reduce((n, v) => n + v, 0), marked, `${sample.name} mask`);
   }
+  await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("the MVTec leather sample validates cleanly and its masks pair by name", async () => {
-  const report = await validateClassFolder(`${SHARED}mvtec-leather-sample`);
+Deno.test("the vendored MVTec AD leather class validates cleanly and its mask pairs by name", async () => {
+  const report = await validateClassFolder(LEATHER);
   assert.deepEqual(report.problems, []);
   assert.deepEqual(report.warnings, []);
-  assert.deepEqual(report.summary.sizes, { "1024x1024": 19 });
-  assert.deepEqual(report.summary.channels, { 3: 19 });
+  assert.deepEqual(report.summary.sizes, { "1024x1024": 3 });
+  assert.deepEqual(report.summary.channels, { 3: 3 });
   const counts = Object.fromEntries(report.summary.groups.map((g) => [`${g.split}/${g.defect}`, g.images]));
-  assert.deepEqual(counts, {
-    "train/good": 4,
-    "test/good": 4,
-    "test/color": 1,
-    "test/cut": 2,
-    "test/fold": 2,
-    "test/glue": 3,
-    "test/poke": 3,
-  });
+  assert.deepEqual(counts, { "train/good": 1, "test/good": 1, "test/glue": 1 });
   for (const group of report.summary.groups) assert.equal(group.maskCoverage > 0, group.defect !== "good");
-  const set = await loadClassFolder(`${SHARED}mvtec-leather-sample`);
-  const { image, mask } = await set.test.find((s) => s.name === "test/cut/000.png")!.read(3);
+  const set = await loadClassFolder(LEATHER);
+  const { image, mask } = await set.test.find((s) => s.name === "test/glue/008.png")!.read(3);
   assert.deepEqual([image.channels, image.height, image.width], [3, 1024, 1024]);
-  assert.ok(mask.some((v) => v === 1));
+  assert.equal(mask.reduce((n, v) => n + v, 0), 8212);
 });
 
 /** [what, files changed in a minimal valid class (null: removed), the problems expected] */

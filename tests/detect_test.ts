@@ -20,9 +20,10 @@ import { heatMapOverlay } from "../detect/heat_map.ts";
 import { stitchMaps, tileImage } from "../detect/tiling.ts";
 import { detect, type DetectOptions, parseDetectArgs, UsageError } from "../cli/detect.ts";
 
-const DATA = new URL("../../shared/data/", import.meta.url).pathname;
-const CRACK = join(DATA, "magnetic-tile/test/crack/exp1_num_249594.png");
-const LEATHER = join(DATA, "mvtec-leather-sample/test/cut/000.png");
+const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+/** A real gray, non-square PNG: 240x289, written by Pillow (tests/fixtures/SOURCE.md). */
+const GRAY = join(FIXTURES, "leather-crop/gray.png");
+const LEATHER = join(FIXTURES, "mvtec-leather/test/glue/008.png");
 
 /** A tiny Table-1 autoencoder (base 4, d = 8) at the paper's 128x128 input. */
 const tinyAe = (channels: 1 | 3) => new Autoencoder({ channels, base: 4, latent: 8, rng: new Random(7) });
@@ -183,7 +184,7 @@ Deno.test("detector: files of other models are refused by name, saying what is w
   await refuses(/head\.weight is unexpected/);
   await saveSafetensors(path, state, { "threshold.ssim": "high" });
   await refuses(/metadata threshold\.ssim is "high", expected a finite number/);
-  await Deno.writeFile(path, await Deno.readFile(CRACK));
+  await Deno.writeFile(path, await Deno.readFile(GRAY));
   await refuses(/header length \d+ runs past the end of the file/);
   await assert.rejects(
     loadDetector(join(dir, "missing.safetensors"), cpu),
@@ -210,7 +211,7 @@ Deno.test("detect: a real gray, non-square image and a 1024x1024 RGB one get an 
   const out = join(dir, "out");
   // The SSIM threshold comes from the file; the L2 one from the command line.
   const runs = [
-    await runDetect(["--weights", weights, "--image", CRACK, "--out", out]),
+    await runDetect(["--weights", weights, "--image", GRAY, "--out", out]),
     await runDetect([
       "--weights",
       weights,
@@ -225,10 +226,10 @@ Deno.test("detect: a real gray, non-square image and a 1024x1024 RGB one get an 
     ]),
   ];
   assert.deepEqual(await filesIn(out), [
-    "000_mask.png",
-    "000_overlay.png",
-    "exp1_num_249594_mask.png",
-    "exp1_num_249594_overlay.png",
+    "008_mask.png",
+    "008_overlay.png",
+    "gray_mask.png",
+    "gray_overlay.png",
   ]);
   for (const [k, { detected: [found], lines }] of runs.entries()) {
     const source = await readImageFile(found.image);
@@ -273,11 +274,11 @@ Deno.test("detect: bad inputs are refused by name and leave no output", async ()
       return true;
     });
   await fails(
-    ["--weights", weights, "--image", CRACK],
+    ["--weights", weights, "--image", GRAY],
     /no threshold for the ssim residual: pass --threshold T/,
   );
   await fails(
-    ["--weights", weights, "--image", CRACK, "--image", notImage, "--threshold", "0.3"],
+    ["--weights", weights, "--image", GRAY, "--image", notImage, "--threshold", "0.3"],
     new RegExp(`^${notImage}`),
   );
   await fails(
@@ -285,26 +286,26 @@ Deno.test("detect: bad inputs are refused by name and leave no output", async ()
     /image .*gone\.png does not exist/,
   );
   await fails(
-    ["--weights", join(dir, "gone.safetensors"), "--image", CRACK],
+    ["--weights", join(dir, "gone.safetensors"), "--image", GRAY],
     /weights file .*gone\.safetensors does not exist/,
   );
-  await fails(["--weights", CRACK, "--image", CRACK], new RegExp(`^${CRACK}: header length`));
+  await fails(["--weights", GRAY, "--image", GRAY], new RegExp(`^${GRAY}: header length`));
   await fails(
-    ["--weights", weights, "--image", CRACK, "--image", join(DATA, "x/exp1_num_249594.png")],
-    /both write exp1_num_249594_overlay\.png/,
+    ["--weights", weights, "--image", GRAY, "--image", join(FIXTURES, "x/gray.png")],
+    /both write gray_overlay\.png/,
     UsageError,
   );
   await fails(
-    ["--weights", weights, "--image", CRACK, "--threshold", "0"],
+    ["--weights", weights, "--image", GRAY, "--threshold", "0"],
     /--threshold is 0, expected a positive number/,
     UsageError,
   );
   await fails(
-    ["--weights", weights, "--image", CRACK, "--residual", "l1"],
+    ["--weights", weights, "--image", GRAY, "--residual", "l1"],
     /--residual is l1, expected ssim or l2/,
     UsageError,
   );
-  await fails(["--image", CRACK], /--weights FILE is required/, UsageError);
+  await fails(["--image", GRAY], /--weights FILE is required/, UsageError);
   assert.deepEqual(await filesIn(out), []);
   ae.dispose();
   await Deno.remove(dir, { recursive: true });
@@ -317,13 +318,13 @@ Deno.test("detect: the command exits non-zero naming the missing file, and --hel
       stdout: "piped",
       stderr: "piped",
     }).output();
-  const missing = await run(["--weights", "/nonexistent/w.safetensors", "--image", CRACK, "--device", "cpu"]);
+  const missing = await run(["--weights", "/nonexistent/w.safetensors", "--image", GRAY, "--device", "cpu"]);
   assert.equal(missing.code, 1);
   assert.equal(
     new TextDecoder().decode(missing.stderr),
     "detect: weights file /nonexistent/w.safetensors does not exist\n",
   );
-  const usage = await run(["--image", CRACK]);
+  const usage = await run(["--image", GRAY]);
   assert.equal(usage.code, 2);
   const help = await run(["--help"]);
   assert.equal(help.code, 0);

@@ -17,7 +17,7 @@ interface MapEntry {
   residual: number[] | null;
   groundTruth: number[] | null;
   content: number[] | null;
-  /** Set for real masks, which the test reads from ../shared/data instead of the fixture. */
+  /** Set for a real mask, which the test reads from fixtures/mvtec-leather/ instead of the JSON. */
   mask?: string;
 }
 
@@ -41,7 +41,7 @@ export interface SsimCase {
   meanSsim: number;
 }
 
-const DATA = new URL("../../shared/data/", import.meta.url);
+const LEATHER = new URL("./fixtures/mvtec-leather/", import.meta.url);
 
 async function readFixture<T>(name: string): Promise<T> {
   return JSON.parse(await Deno.readTextFile(new URL(`./fixtures/${name}`, import.meta.url)));
@@ -52,7 +52,7 @@ export const readMapCases = () => readFixture<MapCase[]>("eval_maps.json");
 export const readSsimCase = () => readFixture<SsimCase>("eval_ssim.json");
 
 /**
- * The fixture's maps as DefectMaps. A real mask is read from the shared data and its residual rebuilt
+ * The fixture's maps as DefectMaps. A real mask is read from the vendored class and its residual rebuilt
  * exactly as the script made it: ((7x + 13y) mod 101) / 100 + 0.3 * defect, rounded to float32.
  */
 export async function defectMapsOf(fixture: MapCase): Promise<DefectMap[]> {
@@ -68,7 +68,7 @@ export async function defectMapsOf(fixture: MapCase): Promise<DefectMap[]> {
         content: Uint8Array.from(entry.content!),
       };
     }
-    const path = new URL(entry.mask, DATA).pathname;
+    const path = new URL(entry.mask, LEATHER).pathname;
     const groundTruth = binariseMask(await readImageFile(path, 1));
     const residual = Float32Array.from(
       groundTruth,

@@ -19,7 +19,7 @@ async function reproduce(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 /** The fastest device the suite runs on: WebGPU where it is available. */
-const device = TEST_DEVICES.some((d) => d.name === "webgpu") ? "webgpu" : "cpu";
+const device = TEST_DEVICES.some((d) => d.name === "webgpu" && !d.ignore) ? "webgpu" : "cpu";
 
 Deno.test({
   name:
@@ -129,7 +129,7 @@ Deno.test("reproduce refuses bad options and unusable data before any work", asy
   assert.match(seeds.stderr, /--seeds 1,x: "x" is not a whole number/);
   const unknown = await reproduce("--colour");
   assert.equal(unknown.code, 2);
-  const folder = await reproduce("--data", join(ROOT, "../shared/data/magnetic-tile/train"), "--plan");
+  const folder = await reproduce("--data", join(ROOT, "tests/fixtures/mvtec-leather/train"), "--plan");
   assert.equal(folder.code, 1);
   assert.match(folder.stderr, /cannot be used/);
 });

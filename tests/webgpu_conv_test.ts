@@ -125,7 +125,9 @@ if (webgpu) {
       c.kernel.join("x")
     } s${c.geo.stride} p${c.geo.padding}`;
     for (const naive of [false, true]) {
-      Deno.test(`webgpu ${naive ? "naive " : ""}conv kernels vs CPU reference: ${label}`, async () => {
+      Deno.test(`webgpu ${naive ? "naive " : ""}conv kernels vs CPU reference: ${label}`, {
+        ignore: webgpu.ignore,
+      }, async () => {
         const gpu = await webgpu.get();
         // The naive kernels (webgpu/conv2d_naive.ts) in place of the ones conv2d.ts selects.
         const device: Backend = naive ? { ...(gpu as WebGPUBackend), ...conv2dNaiveGpu } : gpu;
@@ -139,7 +141,9 @@ if (webgpu) {
     }
   }
 
-  Deno.test("webgpu conv kernels are deterministic: split-K weight gradient, two runs, same bits", async () => {
+  Deno.test("webgpu conv kernels are deterministic: split-K weight gradient, two runs, same bits", {
+    ignore: webgpu.ignore,
+  }, async () => {
     const gpu = await webgpu.get();
     const c = conv("split-K", [16, 8, 16, 16], 8, 3, 1, 1);
     const [first, second] = [runKernels(gpu, c), runKernels(gpu, c)];
@@ -156,7 +160,9 @@ if (webgpu) {
     [2, 5, 12, 8],
   ];
   for (const [Z, M, N, K] of MATMULS) {
-    Deno.test(`webgpu matmul vs CPU reference: [${Z}, ${M}, ${K}] x [${Z}, ${K}, ${N}], all transposes`, async () => {
+    Deno.test(`webgpu matmul vs CPU reference: [${Z}, ${M}, ${K}] x [${Z}, ${K}, ${N}], all transposes`, {
+      ignore: webgpu.ignore,
+    }, async () => {
       const gpu = await webgpu.get();
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {

@@ -25,6 +25,7 @@
  */
 import type { Backend, Shape } from "../engine/backend.ts";
 import { Storage, Tensor } from "../engine/tensor.ts";
+import { announceAdapter, prepareWebGPUEnvironment } from "./environment.ts";
 
 /** A webgpu tensor's storage handle. */
 export interface GpuStorage {
@@ -103,11 +104,14 @@ export class GpuRuntime {
 
   /** The runtime on the system's adapter, or null when there is none. */
   static async create(): Promise<GpuRuntime | null> {
+    prepareWebGPUEnvironment();
     const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
     if (!adapter) return null;
     const requiredLimits = Object.fromEntries(REQUESTED_LIMITS.map((k) => [k, adapter.limits[k]]));
     const device = await adapter.requestDevice({ requiredLimits });
-    return new GpuRuntime(device, adapter.info.description || adapter.info.vendor);
+    const name = adapter.info.description || adapter.info.vendor;
+    announceAdapter(name);
+    return new GpuRuntime(device, name);
   }
 
   /** Bytes of every GPU buffer the runtime created (in use plus pooled). */

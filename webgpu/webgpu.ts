@@ -4,6 +4,7 @@
  */
 import { registerBackend } from "../engine/device.ts";
 import { Storage, Tensor } from "../engine/tensor.ts";
+import { prepareWebGPUEnvironment } from "./environment.ts";
 import { GpuRuntime, type GpuStorage, type WebGPUBackend } from "./runtime.ts";
 import { fullGpu } from "./full.ts";
 import { elementwiseGpu } from "./elementwise.ts";
@@ -20,13 +21,12 @@ import { conv2dGpu } from "./conv2d.ts";
 /** Why there is no adapter and how to get one. */
 export const NO_ADAPTER_MESSAGE =
   "webgpu: no WebGPU adapter found. On a machine without a GPU, install Mesa's software Vulkan driver " +
-  "(Debian: `apt-get install mesa-vulkan-drivers`; run with --unstable-webgpu and DENO_WEBGPU_BACKEND=vulkan), " +
-  "or use --device cpu.";
+  "(Debian: `apt-get install mesa-vulkan-drivers`) and run with --unstable-webgpu, or use --device cpu.";
 
 /** The WebGPU backend on the system's adapter; throws NO_ADAPTER_MESSAGE when there is none. */
 export async function createWebGPUBackend(): Promise<WebGPUBackend> {
   const runtime = await GpuRuntime.create();
-  if (!runtime) throw new Error(NO_ADAPTER_MESSAGE);
+  if (!runtime) throw new Error(`${NO_ADAPTER_MESSAGE} Requested ${prepareWebGPUEnvironment().why}.`);
   const gpu: WebGPUBackend = {
     name: "webgpu",
     hostMemory: false,

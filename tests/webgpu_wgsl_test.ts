@@ -33,9 +33,9 @@ Deno.test("wgsl: params become struct P, buffers bind from 1 in order, a null bu
   assert.match(source, /fn dim\(/);
   assert.match(
     source,
-    /@compute @workgroup_size\(256\)\nfn main\(.*\) \{\n  let i = flatIndex\(wid, nwg, lid\);/,
+    /@compute @workgroup_size\(256\)\nfn main\(.*\) \{\n {2}let i = flatIndex\(wid, nwg, lid\);/,
   );
-  assert.match(source, /if \(i >= p\.n\) \{ return; \}\n  y\[i\] = x\[i\]\.x \* p\.scale;\n\}/);
+  assert.match(source, /if \(i >= p\.n\) \{ return; \}\n {2}y\[i\] = x\[i\]\.x \* p\.scale;\n\}/);
 });
 
 Deno.test("wgsl: two kernels may not share a name (their pipeline keys would collide)", () => {

@@ -14,7 +14,7 @@
  * a kernel computes an item the same way in any chunk, so results are bit-identical for any number of
  * threads.
  */
-import wabtInit from "wabt";
+import type wabtInit from "wabt";
 import { Worker } from "node:worker_threads";
 
 const PAGE = 65536;
@@ -50,10 +50,26 @@ ${functions.join("\n")}
 }
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | null = null;
+/** Modules compiled in this process, by their WAT text: a second backend (other threads) reuses them. */
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/** Assemble WAT text into a compiled module. V8 validates it (wabt's validator rejects shared memory). */
-export async function assemble(wat: string): Promise<WebAssembly.Module> {
-  wabt ??= await wabtInit();
+/**
+ * Assemble WAT text into a compiled module, once per process. V8 validates it (wabt's validator rejects
+ * shared memory).
+ */
+export function assemble(wat: string): Promise<WebAssembly.Module> {
+  let module = compiled.get(wat);
+  if (!module) {
+    module = assembleNow(wat);
+    compiled.set(wat, module);
+    module.catch(() => compiled.delete(wat));
+  }
+  return module;
+}
+
+async function assembleNow(wat: string): Promise<WebAssembly.Module> {
+  // Loaded on first use, so the worker threads, which import this file, never load the assembler.
+  wabt ??= await (await import("wabt")).default();
   const parsed = wabt.parseWat("kernels.wat", wat, { simd: true, threads: true, relaxed_simd: true });
   try {
     return new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);

@@ -10,15 +10,11 @@
  * multi-thread backend is fresh, and the kernel is repeated until its scratch-slot counter shows a
  * second thread ran a chunk of it (so the comparison is not between two single-thread runs).
  *
- * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
- * at most 2^-24 of the running sum, and each product carries two more roundings from its float32
- * operands (the reference multiplies the unrounded float64 values), so the error stays below
- * (K + 2)·2^-24 of the peak, K being the longest sum (Cin·kh·kw forward, Cout·kh·kw input gradient,
- * Nb·OH·OW weight gradient, K of a matmul). The +2 matters only for tiny K: with K = 1 a product of
- * two rounded operands already differs from the reference by up to 2·2^-24 of itself.
+ * Tolerance: (K + 2)·2^-24 of the peak, K being the longest sum (tests/conv_cases.ts says why; for a
+ * matmul K is its inner size).
  */
 import assert from "node:assert/strict";
-import type { Backend, Conv2dGeometry, Shape } from "../engine/backend.ts";
+import type { Backend, Shape } from "../engine/backend.ts";
 import { uniform } from "../engine/create.ts";
 import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { cpu } from "../engine/cpu.ts";
@@ -27,25 +23,7 @@ import type { Tensor } from "../engine/tensor.ts";
 import { createWasmBackend, type WasmBackend } from "../wasm/backend.ts";
 import { slotCounter } from "../wasm/matmul.ts";
 import { maxRelativeToPeak } from "./harness.ts";
-
-interface ConvCase {
-  name: string;
-  /** x [Nb, Cin, H, W]. */
-  x: Shape;
-  cout: number;
-  kernel: [number, number];
-  geo: Conv2dGeometry;
-  /** Extra rows and columns of the input gradient's shape (convTranspose2d's outputPadding). */
-  outputPadding?: number;
-}
-
-const conv = (name: string, x: Shape, cout: number, k: number, stride = 1, padding = 0): ConvCase => ({
-  name,
-  x,
-  cout,
-  kernel: [k, k],
-  geo: { stride, padding },
-});
+import { conv, type ConvCase, convTolerance, randomCase, runConvKernels } from "./conv_cases.ts";
 
 const CONV_CASES: ConvCase[] = [
   conv("Table 1 layer 1 (4x4 s2 p1, 3 channels in)", [2, 3, 32, 32], 5, 4, 2, 1),
@@ -75,15 +53,8 @@ const CONV_CASES: ConvCase[] = [
   { ...conv("outputPadding 2 (transposed 3x3 s3)", [1, 2, 8, 8], 3, 3, 3, 0), outputPadding: 2 },
 ];
 
-/** A random case: shapes that rarely divide a tile, stride 1-3, padding below the kernel. */
-function randomCase(rng: Random, i: number): ConvCase {
-  const int = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
-  const k = int(1, 5), stride = int(1, 3), padding = int(0, k - 1);
-  const side = () => int(Math.max(1, k - 2 * padding), 19);
-  return conv(`random ${i}`, [int(1, 3), int(1, 9), side(), side()], int(1, 20), k, stride, padding);
-}
 const rng = new Random(4242);
-for (let i = 0; i < 6; i++) CONV_CASES.push(randomCase(rng, i));
+for (let i = 0; i < 6; i++) CONV_CASES.push(randomCase(rng, i, 19));
 
 /** [Z, M, N, K]: odd, thin, K = 1, and sizes past KC (256) and NC (128). */
 const MATMULS: [number, number, number, number][] = [
@@ -95,27 +66,6 @@ const MATMULS: [number, number, number, number][] = [
   [1, 130, 300, 520],
   [2, 6, 131, 261],
 ];
-
-/** The three kernels of a case on one device; float64 on the CPU reference. */
-function runConv(device: Backend, c: ConvCase): Tensor[] {
-  const dtype = device.name === "cpu" ? "float64" : "float32";
-  const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
-  const inShape = [Nb, Cin, H + extra, W + extra];
-  const yShape = [Nb, c.cout, ...slidingOutputSize(inShape[2], inShape[3], kh, kw, c.geo)];
-  const on = (shape: Shape, seed: number) => uniform(shape, -1, 1, new Random(seed), { device, dtype });
-  const x = on(inShape, 1), w = on([c.cout, Cin, kh, kw], 2), b = on([c.cout], 3), gy = on(yShape, 4);
-  return [
-    device.conv2d(x, w, b, c.geo),
-    device.conv2dGradInput(gy, w, inShape, c.geo),
-    device.conv2dGradWeight(x, gy, c.kernel, c.geo),
-  ];
-}
-
-function convTolerance(c: ConvCase): number {
-  const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
-  const [OH, OW] = slidingOutputSize(H + extra, W + extra, kh, kw, c.geo);
-  return (Math.max(Cin * kh * kw, c.cout * kh * kw, Nb * OH * OW) + 2) * 2 ** -24;
-}
 
 function runMatmul(device: Backend, [Z, M, N, K]: number[], transA: boolean, transB: boolean): Tensor {
   const dtype = device.name === "cpu" ? "float64" : "float32";
@@ -143,7 +93,7 @@ for (const be of [relaxed, plain]) {
       c.kernel.join("x")
     } s${c.geo.stride} p${c.geo.padding}`;
     Deno.test(`wasm (${variant}) conv kernels vs CPU reference: ${label}`, async () => {
-      const want = runConv(cpu, c), got = runConv(be, c), tol = convTolerance(c);
+      const want = runConvKernels(cpu, c), got = runConvKernels(be, c), tol = convTolerance(c);
       for (const [i, kernel] of ["conv2d", "conv2dGradInput", "conv2dGradWeight"].entries()) {
         assert.deepEqual(got[i].shape, want[i].shape, `${kernel} shape`);
         const err = maxRelativeToPeak(await got[i].data(), want[i].cpuData());

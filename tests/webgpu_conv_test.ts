@@ -8,42 +8,20 @@
  * divide their blocks of pixels and channels. The naive kernels (one thread per output) run the same
  * cases.
  *
- * Tolerance: every output is a sum of at most K products; summed in float32 each addition rounds by
- * at most 2^-24 of the running sum, so the error stays below K·2^-24 of the peak, K being the longest
- * sum of the case (Cin·kh·kw forward, Cout·kh·kw input gradient, Nb·OH·OW weight gradient).
+ * Tolerance: (K + 2)·2^-24 of the peak, K being the case's longest sum (tests/conv_cases.ts).
  */
 import assert from "node:assert/strict";
-import type { Backend, Conv2dGeometry, Shape } from "../engine/backend.ts";
+import type { Backend } from "../engine/backend.ts";
 import { uniform } from "../engine/create.ts";
-import { slidingOutputSize } from "../engine/ops/conv2d.ts";
 import { cpu } from "../engine/cpu.ts";
 import { Random } from "../engine/random.ts";
-import type { Tensor } from "../engine/tensor.ts";
 import type { WebGPUBackend } from "../webgpu/runtime.ts";
 import { conv2dNaiveGpu } from "../webgpu/conv2d_naive.ts";
 import { maxRelativeToPeak } from "./harness.ts";
 import { TEST_DEVICES } from "./devices.ts";
+import { conv, type ConvCase, convTolerance, randomCase, runConvKernels } from "./conv_cases.ts";
 
 const webgpu = TEST_DEVICES.find((d) => d.name === "webgpu");
-
-interface ConvCase {
-  name: string;
-  /** x [Nb, Cin, H, W]. */
-  x: Shape;
-  cout: number;
-  kernel: [number, number];
-  geo: Conv2dGeometry;
-  /** Extra rows and columns of the input gradient's shape (convTranspose2d's outputPadding). */
-  outputPadding?: number;
-}
-
-const conv = (name: string, x: Shape, cout: number, k: number, stride = 1, padding = 0): ConvCase => ({
-  name,
-  x,
-  cout,
-  kernel: [k, k],
-  geo: { stride, padding },
-});
 
 /** Table 1's layers (models/autoencoder.ts) with channels / 8 (at least 3), sides / 8 and batch 2. */
 const TABLE_1_SCALED: ConvCase[] = [
@@ -87,37 +65,8 @@ const CASES: ConvCase[] = [
   { ...conv("outputPadding 2 (transposed 3x3 s3)", [1, 2, 8, 8], 3, 3, 3, 0), outputPadding: 2 },
 ];
 
-/** A random case: shapes that rarely divide a tile, stride 1-3, padding below the kernel. */
-function randomCase(rng: Random, i: number): ConvCase {
-  const int = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
-  const k = int(1, 5), stride = int(1, 3), padding = int(0, k - 1);
-  const side = () => int(Math.max(1, k - 2 * padding), 13);
-  return conv(`random ${i}`, [int(1, 3), int(1, 9), side(), side()], int(1, 20), k, stride, padding);
-}
-
 const rng = new Random(20221);
-for (let i = 0; i < 6; i++) CASES.push(randomCase(rng, i));
-
-/** The three kernels of a case on one device; float64 on the CPU reference. */
-function runKernels(device: Backend, c: ConvCase): Tensor[] {
-  const dtype = device.name === "cpu" ? "float64" : "float32";
-  const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
-  const inShape = [Nb, Cin, H + extra, W + extra];
-  const yShape = [Nb, c.cout, ...slidingOutputSize(inShape[2], inShape[3], kh, kw, c.geo)];
-  const on = (shape: Shape, seed: number) => uniform(shape, -1, 1, new Random(seed), { device, dtype });
-  const x = on(inShape, 1), w = on([c.cout, Cin, kh, kw], 2), b = on([c.cout], 3), gy = on(yShape, 4);
-  return [
-    device.conv2d(x, w, b, c.geo),
-    device.conv2dGradInput(gy, w, inShape, c.geo),
-    device.conv2dGradWeight(x, gy, c.kernel, c.geo),
-  ];
-}
-
-function tolerance(c: ConvCase): number {
-  const [Nb, Cin, H, W] = c.x, [kh, kw] = c.kernel, extra = c.outputPadding ?? 0;
-  const [OH, OW] = slidingOutputSize(H + extra, W + extra, kh, kw, c.geo);
-  return Math.max(Cin * kh * kw, c.cout * kh * kw, Nb * OH * OW) * 2 ** -24;
-}
+for (let i = 0; i < 6; i++) CASES.push(randomCase(rng, i, 13));
 
 if (webgpu) {
   for (const c of CASES) {
@@ -131,7 +80,7 @@ if (webgpu) {
         const gpu = await webgpu.get();
         // The naive kernels (webgpu/conv2d_naive.ts) in place of the ones conv2d.ts selects.
         const device: Backend = naive ? { ...(gpu as WebGPUBackend), ...conv2dNaiveGpu } : gpu;
-        const want = runKernels(cpu, c), got = runKernels(device, c), tol = tolerance(c);
+        const want = runConvKernels(cpu, c), got = runConvKernels(device, c), tol = convTolerance(c);
         for (const [i, kernel] of ["conv2d", "conv2dGradInput", "conv2dGradWeight"].entries()) {
           assert.deepEqual(got[i].shape, want[i].shape, `${kernel} shape`);
           const err = maxRelativeToPeak(await got[i].data(), want[i].cpuData());
@@ -146,7 +95,7 @@ if (webgpu) {
   }, async () => {
     const gpu = await webgpu.get();
     const c = conv("split-K", [16, 8, 16, 16], 8, 3, 1, 1);
-    const [first, second] = [runKernels(gpu, c), runKernels(gpu, c)];
+    const [first, second] = [runConvKernels(gpu, c), runConvKernels(gpu, c)];
     for (let i = 0; i < 3; i++) assert.deepEqual(await first[i].data(), await second[i].data());
   });
 

@@ -13,6 +13,7 @@ import { prepareTrainingSets } from "../data/prepare.ts";
 import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
 import { heldOutCopies, runConfiguration, runPretrainStn } from "../experiments/runs.ts";
 import { configurationNamed } from "../train/configurations.ts";
+import type { AutoencoderInit } from "../models/autoencoder.ts";
 
 export const HELP = `deno task train --config FILE [--resume] [--device auto|${
   deviceNames().join("|")
@@ -32,6 +33,7 @@ Config fields (defaults in brackets)
                  reference run]; weight decay is the paper's 1e-5
   pretrainedStn  weights.safetensors of a "pretrain" run (configurations stn-frozen and stn-finetuned)
   channels [the class's]   latent [100]   sampler ["exact"; "naive" is the TF STN sampler]
+  init           the AE's initialisation: "he" (He's, for LeakyReLU 0.2) or "torch" (PyTorch's default) ["he"]
   device ["auto"]
   spreadCopies   rotated copies of a held-out patch for the orientation spread (pretrain) [36]
 
@@ -53,6 +55,7 @@ interface TrainConfig {
   pretrainedStn: string | null;
   channels?: 1 | 3;
   latent: number;
+  init: AutoencoderInit;
   sampler: Sampler;
   device: DeviceName;
   spreadCopies: number;
@@ -64,6 +67,7 @@ const DEFAULTS = {
   seed: 1,
   pretrainedStn: null,
   latent: 100,
+  init: "he",
   sampler: "exact",
   device: "auto",
   spreadCopies: 36,
@@ -85,6 +89,7 @@ const FIELDS: Record<keyof TrainConfig, [(v: unknown) => boolean, string]> = {
   pretrainedStn: [(v) => v === null || typeof v === "string", "a weights file"],
   channels: [(v) => v === 1 || v === 3, "1 or 3"],
   latent: [(v) => Number.isInteger(v) && (v as number) >= 1, "a positive integer"],
+  init: [(v) => v === "he" || v === "torch", `"he" or "torch"`],
   sampler: [(v) => v === "exact" || v === "naive", `"exact" or "naive"`],
   device: [(v) => v === "auto" || deviceNames().includes(v as string), `"auto" or one of ${deviceNames()}`],
   spreadCopies: [(v) => Number.isInteger(v) && (v as number) >= 2, "an integer >= 2"],
@@ -169,6 +174,7 @@ async function main(): Promise<void> {
     outDir: out,
     resume: values.resume,
     latent: config.latent,
+    init: config.init,
     sampler: config.sampler,
     signal: stop.signal,
   };

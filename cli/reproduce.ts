@@ -8,7 +8,7 @@ import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
 import { SYNTHETIC_CLASSES, syntheticClass } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
-import type { ClassSet } from "../data/class_set.ts";
+import { type ClassSet, withDefects } from "../data/class_set.ts";
 import { writeReport } from "../report/html.ts";
 import { formatDuration } from "../train/progress.ts";
 import { writeFileAtomic } from "../engine/atomic_write.ts";
@@ -31,6 +31,8 @@ Options:
   --preset NAME    ${Object.keys(PRESETS).join(" | ")} (default: default)
   --data DIR       an MVTec AD-layout class folder to use instead of the embedded classes (repeatable)
   --classes LIST   comma-separated subset of the classes (default: all)
+  --defects LIST   evaluate only these defect types (and test/good), e.g. thread_top for the MVTec screw as
+                   the paper does; every class run must have each of them (default: every type)
   --seeds LIST     comma-separated seeds (default: the preset's)
   --device NAME    auto (default: the fastest device here) or ${deviceNames().join(", ")}
   --threads N      threads for a CPU-side device (default: every core, ${navigator.hardwareConcurrency} here)
@@ -45,6 +47,7 @@ Examples:
   deno task reproduce                                   # the default preset, about 45 minutes on 2 cores
   deno task reproduce --preset smoke --out runs/smoke   # the whole pipeline in a few minutes; numbers mean nothing
   deno task reproduce --data ~/mvtec/screw --data ~/mvtec/carpet --seeds 1,2,3
+  deno task reproduce --data ~/mvtec/screw --defects thread_top    # the paper's screw protocol
   deno task reproduce --preset paper --out runs/paper --plan > plan.txt   # then run each line anywhere
   deno task reproduce --collect runs/paper
 `;
@@ -55,6 +58,7 @@ interface Options {
   preset: string;
   data: string[];
   classes: string[] | null;
+  defects: string[] | null;
   seeds: number[] | null;
   device: DeviceName;
   threads: number | undefined;
@@ -81,6 +85,7 @@ function optionsOf(args: string[]): Options | null {
       preset: { type: "string", default: "default" },
       data: { type: "string", multiple: true, default: [] },
       classes: { type: "string" },
+      defects: { type: "string" },
       seeds: { type: "string" },
       device: { type: "string", default: "auto" },
       threads: { type: "string" },
@@ -109,6 +114,7 @@ function optionsOf(args: string[]): Options | null {
     preset: values.preset!,
     data: values.data!,
     classes: values.classes?.split(",").map((s) => s.trim()) ?? null,
+    defects: values.defects?.split(",").map((s) => s.trim()).filter((s) => s) ?? null,
     seeds: seeds ?? null,
     device: values.device!,
     threads: parseThreads(values.threads),
@@ -139,7 +145,21 @@ async function classSources(o: Options, synthetic: ProtocolContext["preset"]["sy
       throw new UsageError(`--classes: no class "${name}"; have ${[...sources.keys()].join(", ")}`);
     }
   }
+  if (o.defects) {
+    for (const name of names) {
+      const set = withDefectsOrUsage(await sources.get(name)!(), o.defects);
+      sources.set(name, () => Promise.resolve(set));
+    }
+  }
   return { names, open: (name: string) => sources.get(name)!() };
+}
+
+function withDefectsOrUsage(set: ClassSet, defects: string[]): ClassSet {
+  try {
+    return withDefects(set, defects);
+  } catch (e) {
+    throw new UsageError(`--defects ${defects.join(",")}: ${(e as Error).message}`);
+  }
 }
 
 function planCommands(o: Options, out: string, runs: RunSpec[]): string[] {
@@ -147,6 +167,7 @@ function planCommands(o: Options, out: string, runs: RunSpec[]): string[] {
     `--preset ${o.preset}`,
     ...o.data.map((d) => `--data ${resolve(d)}`),
     ...(o.classes ? [`--classes ${o.classes.join(",")}`] : []),
+    ...(o.defects ? [`--defects ${o.defects.join(",")}`] : []),
     ...(o.seeds ? [`--seeds ${o.seeds.join(",")}`] : []),
     `--device ${o.device}`,
     `--out ${resolve(out)}`,
@@ -213,7 +234,11 @@ async function main(args: string[]): Promise<void> {
     seeds,
     startedAt: new Date().toISOString(),
     wallSeconds: 0,
-    settings: { ...preset, data: o.data.map((d) => resolve(d)) },
+    settings: {
+      ...preset,
+      data: o.data.map((d) => resolve(d)),
+      ...(o.defects ? { defects: o.defects } : {}),
+    },
   };
   const existing = await readSummary(out);
   if (existing && !o.resume && !o.only) {

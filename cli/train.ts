@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { DeviceName, Sampler } from "../engine/backend.ts";
 import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
-import type { ClassSet } from "../data/class_set.ts";
+import { type ClassSet, withDefects } from "../data/class_set.ts";
 import { loadClassFolder } from "../data/mvtec_folder.ts";
 import { prepareTrainingSets } from "../data/prepare.ts";
 import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
@@ -17,7 +17,7 @@ import type { AutoencoderInit } from "../models/autoencoder.ts";
 
 export const HELP = `deno task train --config FILE [--resume] [--device auto|${
   deviceNames().join("|")
-}] [--threads N] [--out DIR]
+}] [--threads N] [--out DIR] [--defects LIST]
 
 Trains one model as the JSON file says, with a progress bar on stderr, a checkpoint after every epoch and
 per-epoch losses in DIR/log.jsonl; DIR/weights.safetensors and DIR/result.json are written at the end.
@@ -38,6 +38,9 @@ Config fields (defaults in brackets)
   spreadCopies   rotated copies of a held-out patch for the orientation spread (pretrain) [36]
 
 --threads N sets the threads of a CPU-side device (default: every core, ${navigator.hardwareConcurrency} here).
+--defects LIST keeps only these defect types (and test/good) of the class, e.g. thread_top for the MVTec
+screw as the paper evaluates it; each must be a defect type of the class. Training reads no defective image,
+so the list is checked and recorded in result.json for the evaluation (reproduce --defects does that).
 
 Example
   {"class": "screw", "run": "pretrain", "out": "runs/screw-stn", "epochs": 4}
@@ -140,6 +143,7 @@ async function main(): Promise<void> {
       device: { type: "string" },
       threads: { type: "string" },
       out: { type: "string" },
+      defects: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -154,7 +158,9 @@ async function main(): Promise<void> {
   if (!FIELDS.device[0](deviceName)) throw new Error(`--device ${deviceName}, expected ${FIELDS.device[1]}`);
   setDeviceOptions({ threads: parseThreads(values.threads) });
   const device = await openDevice(deviceName as string);
-  const set = await classSet(config.class);
+  const defects = values.defects?.split(",").map((d) => d.trim()).filter((d) => d) ?? null;
+  const whole = await classSet(config.class);
+  const set = defects ? withDefects(whole, defects) : whole;
   const { train, validation } = await prepareTrainingSets(set, {
     samples: config.samples,
     seed: config.seed,
@@ -192,7 +198,11 @@ async function main(): Promise<void> {
       pretrainedStn: config.pretrainedStn,
       lr: config.lr,
     });
-  const text = JSON.stringify({ config: { ...config, out }, device: device.name, ...result }, null, 2);
+  const text = JSON.stringify(
+    { config: { ...config, out, ...(defects ? { defects } : {}) }, device: device.name, ...result },
+    null,
+    2,
+  );
   await Deno.writeTextFile(join(out, "result.json"), text + "\n");
   console.log(text);
 }

@@ -4,3 +4,4 @@
  * is a new folder and one line here.
  */
 import "./webgpu/webgpu.ts";
+import "./wasm/backend.ts";

@@ -1,18 +1,21 @@
 /**
  * deno task detect: defect heat maps and masks for whole images from a trained AE or STN+AE.
- * Every input is checked (weights, threshold, every image decoded and processed) before the first file is
- * written, so a bad input leaves no partial output behind.
+ * Every input is checked (weights, threshold, every image decoded) and every output path (the folder, files
+ * that would be overwritten) before the first inference. Each image's two files are written under
+ * temporary names and renamed into place, so a failure leaves the earlier images' files whole and nothing of
+ * the image it failed on.
  */
 import { parseArgs } from "node:util";
 import { basename, extname, join } from "node:path";
 import type { DeviceName } from "../engine/backend.ts";
 import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
-import { readImageFile, writePngFile } from "../data/image_file.ts";
+import { encodePng, readImageFile } from "../data/image_file.ts";
 import { type Detector, loadDetector, RESIDUAL_KINDS, type ResidualKind } from "../detect/detector.ts";
 import { heatMapOverlay } from "../detect/heat_map.ts";
 import { residualMap } from "../detect/residual_map.ts";
 import { type ResidualScores, residualScores, thresholdMask } from "../detect/threshold.ts";
+import { callerPath } from "./caller_path.ts";
 
 export const HELP = `deno task detect --weights FILE --image A.png [--image B.png ...] [options]
 
@@ -29,7 +32,8 @@ Options
   --threshold T               the residual threshold (> 0); default: the one stored in the weights file
                               (metadata threshold.ssim or threshold.l2)
   --residual ssim|l2          1 - SSIM (default) or the squared error summed over channels
-  --out DIR                   where the PNGs go (default runs/detect)
+  --out DIR                   where the PNGs go (default runs/detect in the project)
+  --overwrite                 replace files of the same names in --out (refused without it)
   --device NAME               auto (default: the fastest device on this machine) or ${
   deviceNames().join(", ")
 }
@@ -39,7 +43,9 @@ Options
 Examples
   deno task detect --weights runs/2026-01-01/runs/screw-ae-s1/weights.safetensors \\
     --image screw/test/scratch_head/000.png --threshold 0.4
-  deno task detect --weights model.safetensors --image a.png --image b.jpg --residual l2 --out heat/`;
+  deno task detect --weights model.safetensors --image a.png --image b.jpg --residual l2 --out heat/
+
+Relative paths are taken from the folder the command runs in.`;
 
 export class UsageError extends Error {}
 
@@ -51,6 +57,8 @@ export interface DetectOptions {
   out: string;
   device: DeviceName;
   threads: number | undefined;
+  /** Replace existing output files (default false: refuse). */
+  overwrite?: boolean;
 }
 
 export interface DetectedImage {
@@ -71,9 +79,10 @@ export function parseDetectArgs(args: string[]): DetectOptions | null {
         image: { type: "string", multiple: true },
         threshold: { type: "string" },
         residual: { type: "string", default: "ssim" },
-        out: { type: "string", default: "runs/detect" },
+        out: { type: "string" },
         device: { type: "string", default: "auto" },
         threads: { type: "string" },
+        overwrite: { type: "boolean", default: false },
         help: { type: "boolean" },
       },
     }));
@@ -102,14 +111,24 @@ export function parseDetectArgs(args: string[]): DetectOptions | null {
     throw new UsageError((e as Error).message);
   }
   return {
-    weights: values.weights,
-    images: values.image,
+    weights: callerPath(values.weights),
+    images: values.image.map(callerPath),
     threshold,
     residual,
-    out: values.out,
+    out: values.out === undefined ? DEFAULT_OUT : callerPath(values.out),
     device,
     threads,
+    overwrite: values.overwrite,
   };
+}
+
+const DEFAULT_OUT = new URL("../runs/detect", import.meta.url).pathname;
+
+/** The largest residual there can be: 1 - SSIM with SSIM >= -1, or a squared error of at most 1 per channel. */
+function largestResidual(kind: ResidualKind, channels: number): { value: number; why: string } {
+  return kind === "ssim"
+    ? { value: 2, why: "1 - SSIM, and SSIM >= -1" }
+    : { value: channels, why: `a squared error of at most 1 in each of ${channels} channel(s)` };
 }
 
 function chooseThreshold(options: DetectOptions, detector: Detector): number {
@@ -126,6 +145,72 @@ function chooseThreshold(options: DetectOptions, detector: Detector): number {
     throw new Error(`${options.weights}: stored threshold.${options.residual} is ${threshold}, expected > 0`);
   }
   return threshold;
+}
+
+interface OutputFiles {
+  overlay: string;
+  mask: string;
+}
+
+/**
+ * Checks the output folder without creating anything: --out must not be a file, and no image's files may
+ * exist unless `overwrite`. Runs before the model is even loaded.
+ */
+async function checkOutputs(out: string, files: OutputFiles[], overwrite: boolean): Promise<void> {
+  try {
+    const stat = await Deno.stat(out);
+    if (!stat.isDirectory) throw new UsageError(`--out ${out} is a file, expected a folder (or none yet)`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  if (overwrite) return;
+  const existing = [];
+  for (const path of files.flatMap((f) => [f.overlay, f.mask])) {
+    if (await Deno.lstat(path).then(() => true, () => false)) existing.push(path);
+  }
+  if (existing.length > 0) {
+    const listed = existing.slice(0, 4).join(", ") +
+      (existing.length > 4 ? `, ... (${existing.length})` : "");
+    throw new UsageError(
+      `${listed} already exist${existing.length === 1 ? "s" : ""}: pass --overwrite to replace`,
+    );
+  }
+}
+
+/** Creates --out if needed and proves it writable, before the first inference; says whether it was created. */
+async function prepareOutFolder(out: string): Promise<boolean> {
+  const created = !(await Deno.stat(out).then(() => true, () => false));
+  const probe = join(out, `.detect-${crypto.randomUUID()}.probe`);
+  try {
+    await Deno.mkdir(out, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array());
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new Error(`--out ${out} cannot be written: ${(e as Error).message}`);
+  }
+  return created;
+}
+
+/** Writes both files of one image under temporary names, then renames them; on failure removes all of it. */
+async function writeImageFiles(files: OutputFiles, overlay: Uint8Array, mask: Uint8Array): Promise<void> {
+  const partial = (path: string) => `${path}.${Deno.pid}.partial`;
+  const pairs: [string, Uint8Array][] = [[files.overlay, overlay], [files.mask, mask]];
+  const written: string[] = [], renamed: string[] = [];
+  try {
+    for (const [path, bytes] of pairs) {
+      await Deno.writeFile(partial(path), bytes);
+      written.push(partial(path));
+    }
+    for (const [path] of pairs) {
+      await Deno.rename(partial(path), path);
+      renamed.push(path);
+    }
+  } catch (e) {
+    // Only what this call made goes: a temporary name that was already taken is not ours to remove.
+    for (const path of [...written, ...renamed]) await Deno.remove(path).catch(() => {});
+    throw e;
+  }
 }
 
 /** Output file stems, one per image; two images with the same name would overwrite each other's files. */
@@ -145,6 +230,11 @@ export async function detect(
   print: (line: string) => void,
 ): Promise<DetectedImage[]> {
   const stems = outputStems(options.images);
+  const files = stems.map((stem) => ({
+    overlay: join(options.out, `${stem}_overlay.png`),
+    mask: join(options.out, `${stem}_mask.png`),
+  }));
+  await checkOutputs(options.out, files, options.overwrite ?? false);
   setDeviceOptions({ threads: options.threads });
   const device = await openDevice(options.device, print);
   const detector = await loadDetector(options.weights, device);
@@ -154,6 +244,13 @@ export async function detect(
       `${options.weights}: ${detector.kind}, ${detector.channels} channel(s), latent ${detector.latent}; ` +
         `${options.residual} residual, threshold ${threshold}, on ${device.name}`,
     );
+    const largest = largestResidual(options.residual, detector.channels);
+    if (threshold > largest.value) {
+      print(
+        `warning: threshold ${threshold} is above the largest possible ${options.residual} residual, ` +
+          `${largest.value} (${largest.why}): no pixel can reach it, so every mask will be empty`,
+      );
+    }
     const images = [];
     for (const path of options.images) {
       try {
@@ -163,30 +260,35 @@ export async function detect(
         throw e;
       }
     }
-    const results = [];
-    for (const [i, image] of images.entries()) {
-      const residual = await residualMap(detector, image, options.residual, device);
-      results.push({
-        overlay: heatMapOverlay(image, residual, threshold),
-        mask: thresholdMask(residual, threshold, image.width, image.height),
-        scores: residualScores(residual, threshold),
-        stem: stems[i],
-      });
-    }
-    await Deno.mkdir(options.out, { recursive: true });
+    const created = await prepareOutFolder(options.out);
     const detected: DetectedImage[] = [];
-    for (const [i, { overlay, mask, scores, stem }] of results.entries()) {
-      const files = {
-        overlay: join(options.out, `${stem}_overlay.png`),
-        mask: join(options.out, `${stem}_mask.png`),
-      };
-      await writePngFile(files.overlay, overlay);
-      await writePngFile(files.mask, mask);
-      print(
-        `${options.images[i]}: max ${scores.max.toPrecision(4)}, mean ${scores.mean.toPrecision(4)}, ` +
-          `${(100 * scores.above).toFixed(2)}% of pixels >= ${threshold} -> ${files.overlay}, ${files.mask}`,
-      );
-      detected.push({ image: options.images[i], ...files, scores });
+    for (const [i, image] of images.entries()) {
+      try {
+        const residual = await residualMap(detector, image, options.residual, device);
+        const scores = residualScores(residual, threshold);
+        await writeImageFiles(
+          files[i],
+          encodePng(heatMapOverlay(image, residual, threshold)),
+          encodePng(thresholdMask(residual, threshold, image.width, image.height)),
+        );
+        print(
+          `${options.images[i]}: max ${scores.max.toPrecision(4)}, mean ${scores.mean.toPrecision(4)}, ` +
+            `${(100 * scores.above).toFixed(2)}% of pixels >= ${threshold} -> ${files[i].overlay}, ${
+              files[i].mask
+            }`,
+        );
+        detected.push({ image: options.images[i], ...files[i], scores });
+      } catch (e) {
+        if (created && detected.length === 0) await Deno.remove(options.out).catch(() => {});
+        const written = detected.length === 0
+          ? "no image's files were written"
+          : `the files of the ${detected.length} image(s) before it were written: ` +
+            detected.map((d) => d.image).join(", ");
+        throw new Error(
+          `${options.images[i]} failed, and nothing of it was written: ${(e as Error).message}. ` +
+            `Stopped there; ${written}`,
+        );
+      }
     }
     return detected;
   } finally {

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
 import type { ClassSet } from "../data/class_set.ts";
-import { prepareTestSet, prepareTrainingSets } from "../data/prepare.ts";
+import { type PatchSet, prepareTestSet, prepareTrainingSets } from "../data/prepare.ts";
 import { DEFAULT_SYNTHETIC, SYNTHETIC_CLASSES, syntheticClass } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
 import { writeFileAtomic } from "../engine/atomic_write.ts";
@@ -41,6 +41,10 @@ Options:
   --device NAME    auto or ${deviceNames().join(", ")}
   --threads N      threads of a CPU-side device
   --out FILE       JSON output (default runs/learning-curves-<timestamp>.json)
+  --export DIR     write each class's prepared patches (train, validation, test/good) to DIR/CLASS.bin with
+                   DIR/CLASS.json, for scripts/ae_curves.py (the same curves in PyTorch), and train nothing
+  --no-cache       prepare the patches afresh (for a generator being edited: the patch cache is keyed on
+                   the generator's version number, not its code)
 
 Example:
   deno task learning-curves --classes texture1 --inits he,torch --images 8000 --every 800 --device wasm
@@ -69,6 +73,34 @@ async function classSets(data: string[], classes: string | undefined): Promise<C
     }
     return syntheticClass(name as typeof SYNTHETIC_CLASSES[number], DEFAULT_SYNTHETIC);
   });
+}
+
+/**
+ * DIR/NAME.json (per set: n, channels, size and the byte offsets of its arrays in NAME.bin) and DIR/NAME.bin
+ * (images float32 [N, C, S, S], then content uint8 [N, S, S], set after set).
+ */
+async function exportPatches(dir: string, name: string, sets: Record<string, PatchSet>): Promise<void> {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  const put = (array: Float32Array | Uint8Array) => {
+    parts.push(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+    offset += array.byteLength;
+    return offset - array.byteLength;
+  };
+  const header = Object.fromEntries(
+    Object.entries(sets).map(([key, p]) => [key, {
+      n: p.n,
+      channels: p.channels,
+      size: p.size,
+      images: put(p.images),
+      content: put(p.content),
+    }]),
+  );
+  const bin = new Uint8Array(offset);
+  parts.reduce((at, part) => (bin.set(part, at), at + part.byteLength), 0);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeFile(join(dir, `${name}.bin`), bin);
+  await Deno.writeTextFile(join(dir, `${name}.json`), JSON.stringify(header));
 }
 
 const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
@@ -132,6 +164,8 @@ async function main(args: string[]): Promise<void> {
       device: { type: "string", default: "auto" },
       threads: { type: "string" },
       out: { type: "string" },
+      export: { type: "string" },
+      "no-cache": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -155,6 +189,22 @@ async function main(args: string[]): Promise<void> {
     lr,
   };
   const sets = await classSets(values.data!, values.classes);
+  const cacheDir = values["no-cache"] ? null : undefined;
+  if (values.export) {
+    for (const set of sets) {
+      const { train, validation } = await prepareTrainingSets(set, {
+        samples: settings.samples,
+        seed: 1,
+        cacheDir,
+      });
+      const heldOut = goodTestPatches(await prepareTestSet(set, { cacheDir }), set);
+      await exportPatches(values.export, set.name, { train, validation, heldOut });
+      console.error(
+        `${set.name}: ${train.n} training, ${validation.n} validation, ${heldOut.n} held-out patches`,
+      );
+    }
+    return;
+  }
   setDeviceOptions({ threads: parseThreads(values.threads) });
   const device = await openDevice(values.device!);
   const out = values.out ??
@@ -162,8 +212,12 @@ async function main(args: string[]): Promise<void> {
   console.error(`learning-curves on ${device.name}: ${sets.map((s) => s.name).join(", ")}; inits ${inits}`);
   const curves: { className: string; init: AutoencoderInit; curve: LearningCurve }[] = [];
   for (const set of sets) {
-    const { train, validation } = await prepareTrainingSets(set, { samples: settings.samples, seed: 1 });
-    const heldOut = goodTestPatches(await prepareTestSet(set), set);
+    const { train, validation } = await prepareTrainingSets(set, {
+      samples: settings.samples,
+      seed: 1,
+      cacheDir,
+    });
+    const heldOut = goodTestPatches(await prepareTestSet(set, { cacheDir }), set);
     for (const init of inits as AutoencoderInit[]) {
       const curve = await learningCurve({
         train,

@@ -8,12 +8,15 @@ import type { DeviceName, Sampler } from "../engine/backend.ts";
 import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
 import { type ClassSet, withDefects } from "../data/class_set.ts";
-import { loadClassFolder } from "../data/mvtec_folder.ts";
 import { prepareTrainingSets } from "../data/prepare.ts";
 import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
+import { openValidatedClassFolder } from "../data/validate_folder.ts";
 import { heldOutCopies, runConfiguration, runPretrainStn } from "../experiments/runs.ts";
-import { configurationNamed } from "../train/configurations.ts";
+import { currentCheckpoint } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../engine/atomic_write.ts";
+import { checkPretrainedStn, configurationNamed, PAPER_LEARNING_RATE } from "../train/configurations.ts";
 import type { AutoencoderInit } from "../models/autoencoder.ts";
+import { callerPath } from "./caller_path.ts";
 
 export const HELP = `deno task train --config FILE [--resume] [--device auto|${
   deviceNames().join("|")
@@ -27,7 +30,7 @@ Config fields (defaults in brackets)
   run            "pretrain" (the STN's orientation pre-training, Eq. 7) or a configuration of Section 8.1:
                  "ae", "stn-random", "stn-frozen", "stn-finetuned" (or 1-4)
   out            the run folder
-  samples        training + validation patches, 80/20 [2000]
+  samples        training + validation patches, 80/20 [2000]; at least 3, so that validation gets one
   epochs [10]    batchSize [16; 32 for pretrain]    seed [1]
   lr             Adam's learning rate [2e-4; 1e-3 for pretrain, which learned nothing at 2e-4 in the
                  reference run]; weight decay is the paper's 1e-5
@@ -44,7 +47,11 @@ so the list is checked and recorded in result.json for the evaluation (reproduce
 
 Example
   {"class": "screw", "run": "pretrain", "out": "runs/screw-stn", "epochs": 4}
-  {"class": "screw", "run": "stn-frozen", "out": "runs/screw-3", "pretrainedStn": "runs/screw-stn/weights.safetensors"}`;
+  {"class": "screw", "run": "stn-frozen", "out": "runs/screw-3", "pretrainedStn": "runs/screw-stn/weights.safetensors"}
+
+A class folder is validated (every image decoded) before any work. Relative paths, on the command line and
+in the file, are taken from the folder the command runs in. --resume continues the run in the out folder
+from its last checkpoint, and refuses a config that differs from the one the run started with.`;
 
 interface TrainConfig {
   class: string;
@@ -84,7 +91,11 @@ const FIELDS: Record<keyof TrainConfig, [(v: unknown) => boolean, string]> = {
     "pretrain or a configuration",
   ],
   out: [(v) => typeof v === "string" && v.length > 0, "a folder"],
-  samples: [(v) => Number.isInteger(v) && (v as number) >= 2, "an integer >= 2"],
+  // 80/20: round(0.2 * samples) validation patches, so 3 is the least that validates on something.
+  samples: [
+    (v) => Number.isInteger(v) && (v as number) >= 3,
+    "an integer >= 3 (the 20% validation part of 2 rounds to no patch at all)",
+  ],
   epochs: [(v) => Number.isInteger(v) && (v as number) >= 1, "a positive integer"],
   batchSize: [(v) => Number.isInteger(v) && (v as number) >= 1, "a positive integer"],
   seed: [Number.isInteger, "an integer"],
@@ -128,10 +139,79 @@ export function parseConfig(text: string, file: string): TrainConfig {
   return config as unknown as TrainConfig;
 }
 
+const isEmbedded = (name: string) => (SYNTHETIC_CLASSES as readonly string[]).includes(name);
+
+/** An embedded class, or a class folder validated in full (every image decoded) before any work. */
 async function classSet(name: string): Promise<ClassSet> {
-  return (SYNTHETIC_CLASSES as readonly string[]).includes(name)
+  return isEmbedded(name)
     ? syntheticClass(name as SyntheticClassName)
-    : await loadClassFolder(name);
+    : await openValidatedClassFolder(name, (line) => console.error(line));
+}
+
+/** What a run's results depend on; `--resume` refuses a config that differs in any of these. */
+interface RunIdentity {
+  class: string;
+  run: string;
+  lr: number;
+  seed: number;
+  batchSize: number;
+  samples: number;
+  channels: 1 | 3 | "the class's";
+  latent: number;
+  init: AutoencoderInit;
+  sampler: Sampler;
+}
+
+const IDENTITY_FILE = "train-config.json";
+
+function identityOf(config: TrainConfig): RunIdentity {
+  const pretrain = config.run === "pretrain";
+  return {
+    class: config.class,
+    run: pretrain ? "pretrain" : configurationNamed(config.run).name,
+    lr: config.lr ?? (pretrain ? 1e-3 : PAPER_LEARNING_RATE),
+    seed: config.seed,
+    batchSize: config.batchSize ?? (pretrain ? 32 : 16),
+    samples: config.samples,
+    channels: config.channels ?? "the class's",
+    latent: config.latent,
+    init: config.init,
+    sampler: config.sampler,
+  };
+}
+
+/**
+ * Before any work: a fresh run must not find a checkpoint in `out`; a resumed one must have been started
+ * with the same config (train-config.json, written when a run starts), or it refuses naming what differs.
+ */
+async function checkRunFolder(out: string, resume: boolean, identity: RunIdentity): Promise<void> {
+  const checkpoint = await currentCheckpoint(out);
+  if (!resume) {
+    if (checkpoint) {
+      throw new Error(
+        `${out} already holds a checkpoint at epoch ${checkpoint.epoch}: continue it with --resume, ` +
+          `or choose another out`,
+      );
+    }
+    return;
+  }
+  let recorded: RunIdentity;
+  try {
+    recorded = JSON.parse(await Deno.readTextFile(join(out, IDENTITY_FILE)));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return; // nothing to compare with: a run started before the file
+    throw new Error(`${join(out, IDENTITY_FILE)} is unreadable (${(e as Error).message})`);
+  }
+  const show = (v: unknown) => JSON.stringify(v);
+  const differ = (Object.keys(identity) as (keyof RunIdentity)[])
+    .filter((key) => show(recorded[key]) !== show(identity[key]))
+    .map((key) => `${key} ${show(recorded[key])} there, ${show(identity[key])} here`);
+  if (differ.length > 0) {
+    throw new Error(
+      `--resume: the run in ${out} was started with another config (${join(out, IDENTITY_FILE)}): ` +
+        `${differ.join("; ")}. Resume with the same config, or choose another out`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -152,20 +232,31 @@ async function main(): Promise<void> {
     if (!values.help) Deno.exit(2);
     return;
   }
-  const config = parseConfig(await Deno.readTextFile(values.config), values.config);
-  const out = values.out ?? config.out;
+  const file = callerPath(values.config);
+  const parsed = parseConfig(await Deno.readTextFile(file), values.config);
+  const config = {
+    ...parsed,
+    class: isEmbedded(parsed.class) ? parsed.class : callerPath(parsed.class),
+    pretrainedStn: parsed.pretrainedStn === null ? null : callerPath(parsed.pretrainedStn),
+  };
+  const out = callerPath(values.out ?? config.out);
   const deviceName = values.device ?? config.device;
   if (!FIELDS.device[0](deviceName)) throw new Error(`--device ${deviceName}, expected ${FIELDS.device[1]}`);
-  setDeviceOptions({ threads: parseThreads(values.threads) });
-  const device = await openDevice(deviceName as string);
+  const identity = identityOf(config);
+  await checkRunFolder(out, values.resume, identity);
+  if (config.pretrainedStn) await checkPretrainedStn(config.pretrainedStn);
   const defects = values.defects?.split(",").map((d) => d.trim()).filter((d) => d) ?? null;
   const whole = await classSet(config.class);
   const set = defects ? withDefects(whole, defects) : whole;
+  setDeviceOptions({ threads: parseThreads(values.threads) });
+  const device = await openDevice(deviceName as string);
   const { train, validation } = await prepareTrainingSets(set, {
     samples: config.samples,
     seed: config.seed,
     channels: config.channels,
   });
+  await Deno.mkdir(out, { recursive: true });
+  await writeFileAtomic(join(out, IDENTITY_FILE), JSON.stringify(identity, null, 1) + "\n");
   const stop = new AbortController();
   Deno.addSignalListener("SIGINT", () => {
     console.error(`\nstopping after this step; continue with --resume (checkpoints in ${out})`);
@@ -187,23 +278,23 @@ async function main(): Promise<void> {
   const result = config.run === "pretrain"
     ? await runPretrainStn({
       ...common,
-      batchSize: config.batchSize ?? 32,
-      lr: config.lr ?? 1e-3,
+      batchSize: identity.batchSize,
+      lr: identity.lr,
       copies: await heldOutCopies(set, config.spreadCopies, train.channels),
     })
     : await runConfiguration({
       ...common,
-      batchSize: config.batchSize ?? 16,
+      batchSize: identity.batchSize,
       configuration: config.run,
       pretrainedStn: config.pretrainedStn,
-      lr: config.lr,
+      lr: identity.lr,
     });
   const text = JSON.stringify(
     { config: { ...config, out, ...(defects ? { defects } : {}) }, device: device.name, ...result },
     null,
     2,
   );
-  await Deno.writeTextFile(join(out, "result.json"), text + "\n");
+  await writeFileAtomic(join(out, "result.json"), text + "\n");
   console.log(text);
 }
 

@@ -11,7 +11,18 @@ export interface ImageHeader {
   channels: number;
   /** Bits per sample: 1, 2, 4, 8 or 16 for PNG, 8 for JPEG. */
   bitDepth: number;
+  /**
+   * A JPEG's EXIF orientation (1-8, 1 = as stored). Decoding applies it, and `width` and `height` are the
+   * size after it (swapped for 5-8, which turn the picture by 90 degrees).
+   */
+  orientation?: number;
 }
+
+/**
+ * The largest image accepted, in pixels (8192x8192, 64 MiP; MVTec AD's largest is 1024x1024). Decoded as float32
+ * RGB it takes 768 MiB, so a bigger header is far more likely a corrupt or hostile file than a photograph.
+ */
+export const MAX_IMAGE_PIXELS = 8192 * 8192;
 
 /** A PNG's header fields plus its compressed pixel data (the IDAT chunks in order). */
 export interface PngLayout extends ImageHeader {
@@ -42,7 +53,7 @@ function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
 export function readImageHeader(bytes: Uint8Array, name: string): ImageHeader {
   if (bytes.length === 0) throw new Error(`${name} is empty (0 bytes), expected a PNG or JPEG image`);
   if (startsWith(bytes, PNG_SIGNATURE)) return readPngLayout(bytes, name);
-  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return readJpegHeader(bytes, name);
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return checkedSize(readJpegHeader(bytes, name), name);
   const other = OTHER_FORMATS.find(([, magic]) => startsWith(bytes, magic));
   if (other) throw new Error(`${name} is a ${other[0]} file, an unsupported format: convert it to PNG`);
   const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
@@ -67,6 +78,14 @@ export function readPngLayout(bytes: Uint8Array, name: string): PngLayout {
           `but the file ends at byte ${bytes.length}`,
       );
     }
+    const stored = view.getUint32(data + length), computed = crc32(bytes.subarray(offset + 4, data + length));
+    if (stored !== computed) {
+      const hex = (v: number) => `0x${v.toString(16).padStart(8, "0")}`;
+      throw new Error(
+        `${name} is corrupt: PNG chunk ${type} at byte ${offset} fails its CRC check ` +
+          `(stored ${hex(stored)}, its bytes give ${hex(computed)})`,
+      );
+    }
     if (type === "IHDR") ihdr = parseIhdr(view, data, name);
     else if (type === "IDAT") idat.push(bytes.subarray(data, data + length));
     else if (type === "IEND") break;
@@ -74,7 +93,32 @@ export function readPngLayout(bytes: Uint8Array, name: string): PngLayout {
   }
   if (!ihdr) throw new Error(`${name} has no IHDR chunk, so it is not a valid PNG`);
   if (idat.length === 0) throw new Error(`${name} has no IDAT chunk: the PNG holds no pixel data`);
-  return { ...ihdr, idat };
+  return checkedSize({ ...ihdr, idat }, name);
+}
+
+function checkedSize<T extends ImageHeader>(header: T, name: string): T {
+  if (header.width * header.height > MAX_IMAGE_PIXELS) {
+    throw new Error(
+      `${name} is ${header.width}x${header.height} (${
+        header.width * header.height
+      } pixels), larger than the ` +
+        `limit of ${MAX_IMAGE_PIXELS} pixels (8192x8192): a corrupt header, or an image to resize first`,
+    );
+  }
+  return header;
+}
+
+/** CRC-32 as PNG uses it (ISO 3309, polynomial 0xedb88320), over a chunk's type and data. */
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c;
+});
+
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 function parseIhdr(view: DataView, at: number, name: string): Omit<PngLayout, "idat"> {
@@ -109,15 +153,45 @@ function hasEndOfImage(bytes: Uint8Array): boolean {
   return false;
 }
 
-/** JPEG: the frame header (SOFn marker) gives size and component count; the file must end with EOI. */
+/**
+ * The Orientation tag (0x0112) of an APP1 Exif segment, 1 when absent or unreadable. The segment holds
+ * "Exif\0\0" and a TIFF structure: byte order ("II" little, "MM" big endian), 42, the offset of IFD0, whose
+ * entries are 12 bytes: tag, type, count, value (a SHORT sits in the value's first two bytes).
+ */
+function exifOrientation(view: DataView, start: number, end: number): number {
+  const exif = [0x45, 0x78, 0x69, 0x66, 0, 0];
+  if (end - start < 14 || !exif.every((b, i) => view.getUint8(start + i) === b)) return 1;
+  const tiff = start + 6;
+  const little = view.getUint16(tiff) === 0x4949;
+  const u16 = (at: number) => view.getUint16(at, little);
+  const ifd = tiff + view.getUint32(tiff + 4, little);
+  if (ifd + 2 > end) return 1;
+  for (let k = 0, n = u16(ifd); k < n && ifd + 2 + 12 * (k + 1) <= end; k++) {
+    const entry = ifd + 2 + 12 * k;
+    if (u16(entry) === 0x0112) {
+      const value = u16(entry + 8);
+      return value >= 1 && value <= 8 ? value : 1;
+    }
+  }
+  return 1;
+}
+
+/**
+ * JPEG: the frame header (SOFn marker) gives size and component count, an Exif segment the orientation;
+ * the file must end with EOI.
+ */
 function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
   if (!hasEndOfImage(bytes)) {
     throw new Error(`${name} is truncated: the JPEG has no end-of-image marker (FF D9)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let orientation = 1;
   for (let offset = 2; offset + 4 <= bytes.length;) {
     const marker = view.getUint16(offset);
     const length = view.getUint16(offset + 2);
+    if (marker === 0xffe1) {
+      orientation = exifOrientation(view, offset + 4, Math.min(offset + 2 + length, bytes.length));
+    }
     const isFrame = marker >= 0xffc0 && marker <= 0xffcf && ![0xffc4, 0xffc8, 0xffcc].includes(marker);
     if (isFrame) {
       const height = view.getUint16(offset + 5), width = view.getUint16(offset + 7);
@@ -128,7 +202,16 @@ function readJpegHeader(bytes: Uint8Array, name: string): ImageHeader {
           `${name} is a JPEG with ${components} components, an unsupported format (expected 1 or 3)`,
         );
       }
-      return { format: "jpeg", width, height, channels: components, bitDepth: 8 };
+      // Orientations 5-8 turn the picture by 90 degrees: the displayed width is the stored height.
+      const turned = orientation >= 5;
+      return {
+        format: "jpeg",
+        width: turned ? height : width,
+        height: turned ? width : height,
+        channels: components,
+        bitDepth: 8,
+        ...(orientation !== 1 ? { orientation } : {}),
+      };
     }
     offset += 2 + length;
   }

@@ -9,11 +9,12 @@
  * `scanClassFolder` lists and pairs the files without decoding them; `loadClassFolder` turns a folder
  * that scans cleanly into a ClassSet. Images may be PNG or JPEG, with extensions in any case.
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { type ClassSample, type ClassSet, GOOD } from "./class_set.ts";
-import { binariseMask } from "./image.ts";
-import { decodeImage, readImageFile } from "./image_file.ts";
+import { binariseMask, type Image, toChannels } from "./image.ts";
+import { decodeImage } from "./image_file.ts";
 import { readImageHeader } from "./image_header.ts";
+import { readFailure } from "./sample_check.ts";
 
 const IMAGE_EXTENSION = /\.(png|jpe?g)$/i;
 const LAYOUT_HINT = "expected train/good, test/good, test/<defect> and ground_truth/<defect>/<name>_mask.png";
@@ -29,6 +30,8 @@ export interface ScannedImage {
 
 export interface FolderScan {
   root: string;
+  /** The class's name (the folder's own), once the folder is recognised as a class folder. */
+  className: string | null;
   images: ScannedImage[];
   problems: string[];
   warnings: string[];
@@ -38,25 +41,52 @@ interface Listing {
   images: string[];
   folders: string[];
   others: string[];
+  /** Links whose target does not exist: name -> target. */
+  broken: Map<string, string>;
 }
 
-async function isDirectory(path: string): Promise<boolean> {
+/** A folder that cannot be listed; scanClassFolder turns it into a problem naming the folder. */
+class UnreadableFolder extends Error {}
+
+/** Whether `path` is a folder (following links); one that may not be looked at is an UnreadableFolder. */
+async function isDirectory(path: string, root?: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isDirectory;
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      const name = root && path.startsWith(`${root}/`) ? `${path.slice(root.length + 1)}/` : path;
+      throw new UnreadableFolder(`${name} cannot be read: ${readFailure(error)}`);
+    }
     return false;
   }
 }
 
-/** A folder's entries sorted by name: image files, sub-folders and anything else. */
-async function list(path: string): Promise<Listing> {
-  const listing: Listing = { images: [], folders: [], others: [] };
-  for await (const entry of Deno.readDir(path)) {
-    if (entry.isDirectory) listing.folders.push(entry.name);
-    else if (entry.isFile && IMAGE_EXTENSION.test(entry.name)) listing.images.push(entry.name);
-    else listing.others.push(entry.name);
+/**
+ * A folder's entries sorted by name: image files, sub-folders and anything else. Symbolic links count as
+ * what they point to (data kept with git-annex, DVC or a link farm is links); a dangling one is `broken`.
+ */
+async function list(root: string, folder: string): Promise<Listing> {
+  const listing: Listing = { images: [], folders: [], others: [], broken: new Map() };
+  const path = folder ? join(root, folder) : root;
+  try {
+    for await (const entry of Deno.readDir(path)) {
+      let { isDirectory, isFile } = entry;
+      if (entry.isSymlink) {
+        try {
+          ({ isDirectory, isFile } = await Deno.stat(join(path, entry.name)));
+        } catch {
+          listing.broken.set(entry.name, await Deno.readLink(join(path, entry.name)).catch(() => "?"));
+          continue;
+        }
+      }
+      if (isDirectory) listing.folders.push(entry.name);
+      else if (isFile && IMAGE_EXTENSION.test(entry.name)) listing.images.push(entry.name);
+      else listing.others.push(entry.name);
+    }
+  } catch (error) {
+    throw new UnreadableFolder(`${folder ? `${folder}/` : path} cannot be read: ${readFailure(error)}`);
   }
-  for (const names of Object.values(listing)) names.sort();
+  for (const names of [listing.images, listing.folders, listing.others]) names.sort();
   return listing;
 }
 
@@ -70,14 +100,38 @@ export function maskName(imageName: string): string {
   return `ground_truth/${defect}/${stem(file)}_mask.png`;
 }
 
-/** Lists images in a leaf folder (e.g. train/good) and warns about anything else found there. */
-async function listImages(root: string, folder: string, warnings: string[]): Promise<string[]> {
-  const { images, folders, others } = await list(join(root, folder));
+/**
+ * Lists images in a leaf folder (e.g. train/good), warns about anything else found there, and reports links
+ * to missing files as problems (with git-annex, the content was never fetched).
+ */
+async function listImages(root: string, folder: string, scan: FolderScan): Promise<string[]> {
+  const { images, folders, others, broken } = await list(root, folder);
   for (const name of folders) {
-    warnings.push(`${folder}/${name}/ is a folder inside ${folder}/: it is ignored`);
+    scan.warnings.push(`${folder}/${name}/ is a folder inside ${folder}/: it is ignored`);
   }
-  for (const name of others) warnings.push(`${folder}/${name} is not a PNG or JPEG image: it is ignored`);
+  for (const name of others) {
+    scan.warnings.push(`${folder}/${name} is not a PNG or JPEG image: it is ignored`);
+  }
+  for (const [name, target] of broken) {
+    scan.problems.push(
+      `${folder}/${name} is a link to ${target}, which does not exist: restore the file ` +
+        `(with git-annex: git annex get; with DVC: dvc pull) or remove the link`,
+    );
+  }
   return images;
+}
+
+/** Image files in one folder that share a name and differ only in extension, e.g. 000.png and 000.jpg. */
+function sameStem(folder: string, files: string[], problems: string[], why: string): void {
+  const byStem = new Map<string, string[]>();
+  for (const file of files) byStem.set(stem(file), [...(byStem.get(stem(file)) ?? []), file]);
+  for (const [name, group] of byStem) {
+    if (group.length < 2) continue;
+    problems.push(
+      `${group.map((file) => `${folder}/${file}`).join(" and ")} share the name ${name}: ${why}; ` +
+        `remove or rename all but one`,
+    );
+  }
 }
 
 /** Explains why `root` is not a class folder, pointing to the right level when it can. */
@@ -90,7 +144,7 @@ async function wrongLevel(root: string): Promise<string> {
   if (name === GOOD || await isDirectory(join(dirname(root), "..", "train"))) {
     return `${root} is inside a class folder: point to the class folder, ${dirname(dirname(root))}`;
   }
-  const { folders } = await list(root);
+  const { folders } = await list(root, "");
   const classes = [];
   for (const folder of folders) if (await isDirectory(join(root, folder, "train"))) classes.push(folder);
   if (classes.length > 0) {
@@ -100,55 +154,74 @@ async function wrongLevel(root: string): Promise<string> {
   return `${root} is not an MVTec AD class folder: ${LAYOUT_HINT}`;
 }
 
-/** Lists and pairs the files of a class folder; reports every problem found, one line each. */
+/**
+ * Lists and pairs the files of a class folder; reports every problem found, one line each. A folder that
+ * cannot be read is a problem that names it.
+ */
 export async function scanClassFolder(root: string): Promise<FolderScan> {
-  const scan: FolderScan = { root, images: [], problems: [], warnings: [] };
-  const { problems, warnings } = scan;
+  const scan: FolderScan = { root, className: null, images: [], problems: [], warnings: [] };
+  try {
+    await scanInto(scan);
+  } catch (error) {
+    if (!(error instanceof UnreadableFolder)) throw error;
+    scan.problems.push(error.message);
+  }
+  return scan;
+}
+
+async function scanInto(scan: FolderScan): Promise<void> {
+  const { root, problems, warnings } = scan;
   const [hasTrain, hasTest] = await Promise.all([
-    isDirectory(join(root, "train")),
-    isDirectory(join(root, "test")),
+    isDirectory(join(root, "train"), root),
+    isDirectory(join(root, "test"), root),
   ]);
   if (!hasTrain && !hasTest) {
     problems.push(await wrongLevel(root));
-    return scan;
+    return;
   }
+  scan.className = basename(resolve(root));
   if (!hasTest) {
     problems.push(
       `test/ is missing: put test images in ${join(root, "test", GOOD)} and ${join(root, "test")}/<defect>`,
     );
-    return scan;
+    return;
   }
-  if (!await isDirectory(join(root, "train", GOOD))) {
+  if (!await isDirectory(join(root, "train", GOOD), root)) {
     problems.push(
       `train/good is missing: put the defect-free training images in ${join(root, "train", GOOD)}`,
     );
   } else {
-    const train = await listImages(root, "train/good", warnings);
+    const train = await listImages(root, "train/good", scan);
     if (train.length === 0) {
       problems.push("train/good is empty: it needs defect-free training images (PNG or JPEG)");
     }
     for (const file of train) scan.images.push({ name: `train/good/${file}`, split: "train", defect: GOOD });
   }
-  const test = await list(join(root, "test"));
-  for (const name of [...test.images, ...test.others]) {
+  const test = await list(root, "test");
+  for (const name of [...test.images, ...test.others, ...test.broken.keys()]) {
     warnings.push(
       `test/${name} is a file directly under test/: test images belong in test/good or test/<defect>`,
     );
   }
+  // The orientation spread and Fig. 4 hold out a defect-free test image: without one the run stops there.
+  const noGood = "the orientation spread and Fig. 4 need defect-free test images";
   if (!test.folders.includes(GOOD)) {
-    warnings.push("test/good is missing: image-level scores will have no good images");
+    problems.push(`test/good is missing: ${noGood}; put some in ${join(root, "test", GOOD)}`);
   }
   // test/good first, then the defect types in name order.
   for (const defect of [...test.folders].sort((a, b) => Number(b === GOOD) - Number(a === GOOD))) {
-    const files = await listImages(root, `test/${defect}`, warnings);
-    if (files.length === 0) warnings.push(`test/${defect} is empty: it is ignored`);
-    const masks = defect === GOOD ? new Map() : await pairMasks(root, defect, files, problems, warnings);
+    const files = await listImages(root, `test/${defect}`, scan);
+    if (files.length === 0 && defect === GOOD) {
+      problems.push(`test/good is empty: ${noGood}; put some in ${join(root, "test", GOOD)}`);
+    } else if (files.length === 0) {
+      warnings.push(`test/${defect} is empty: it is ignored`);
+    }
+    const masks = defect === GOOD ? new Map() : await pairMasks(root, defect, files, scan);
     for (const file of files) {
       scan.images.push({ name: `test/${defect}/${file}`, split: "test", defect, mask: masks.get(file) });
     }
   }
   await reportMasksWithoutFolder(root, test.folders, problems);
-  return scan;
 }
 
 /** Pairs test/<defect>/<name>.<ext> with ground_truth/<defect>/<name>_mask.<ext>. */
@@ -156,16 +229,23 @@ async function pairMasks(
   root: string,
   defect: string,
   files: string[],
-  problems: string[],
-  warnings: string[],
+  scan: FolderScan,
 ): Promise<Map<string, string>> {
+  const { problems } = scan;
   const folder = `ground_truth/${defect}`;
+  const why = "a mask pairs with its image by name, so it could belong to either";
+  sameStem(`test/${defect}`, files, problems, why);
   const masksByStem = new Map<string, string>();
-  if (await isDirectory(join(root, folder))) {
-    for (const file of await listImages(root, folder, warnings)) masksByStem.set(stem(file), file);
+  if (await isDirectory(join(root, folder), root)) {
+    const masks = await listImages(root, folder, scan);
+    sameStem(folder, masks, problems, "an image pairs with its mask by name, so either could be its mask");
+    for (const file of masks) if (!masksByStem.has(stem(file))) masksByStem.set(stem(file), file);
   }
   const paired = new Map<string, string>();
+  const seen = new Set<string>();
   for (const file of files) {
+    if (seen.has(stem(file))) continue; // reported by sameStem
+    seen.add(stem(file));
     const mask = masksByStem.get(`${stem(file)}_mask`);
     if (mask) {
       paired.set(file, `${folder}/${mask}`);
@@ -187,8 +267,8 @@ async function pairMasks(
 }
 
 async function reportMasksWithoutFolder(root: string, testFolders: string[], problems: string[]) {
-  if (!await isDirectory(join(root, "ground_truth"))) return;
-  for (const defect of (await list(join(root, "ground_truth"))).folders) {
+  if (!await isDirectory(join(root, "ground_truth"), root)) return;
+  for (const defect of (await list(root, "ground_truth")).folders) {
     if (!testFolders.includes(defect)) {
       problems.push(
         `ground_truth/${defect} has masks but test/${defect} does not exist: add the images or remove it`,
@@ -204,39 +284,89 @@ async function fingerprint(root: string, images: ScannedImage[]): Promise<string
   return files.map((file, i) => `${file}:${stats[i].size}:${stats[i].mtime?.getTime()}`).join("\n");
 }
 
-function folderSample(root: string, image: ScannedImage): ClassSample {
+/** Pixels decoded earlier (by validation), handed to the first read of each file instead of decoding it again. */
+export type DecodedFiles = Map<string, Image>;
+
+/** Takes a decoded file out of `decoded` (each is used once, so its memory goes with it), or decodes it. */
+async function decodeOnce(root: string, name: string, decoded: DecodedFiles | undefined): Promise<Image> {
+  const kept = decoded?.get(name);
+  if (kept) {
+    decoded!.delete(name);
+    return kept;
+  }
+  return decodeImage(await Deno.readFile(join(root, name)), name);
+}
+
+function folderSample(
+  root: string,
+  className: string,
+  image: ScannedImage,
+  decoded: DecodedFiles | undefined,
+): ClassSample {
   return {
     name: image.name,
     split: image.split,
     defect: image.defect,
     async read(channels) {
-      const picture = await readImageFile(join(root, image.name), channels, image.name);
-      if (!image.mask) return { image: picture, mask: new Uint8Array(picture.height * picture.width) };
-      const mask = decodeImage(await Deno.readFile(join(root, image.mask)), image.mask);
-      if (mask.width !== picture.width || mask.height !== picture.height) {
-        throw new Error(
-          `${image.mask} is ${mask.width}x${mask.height}, image is ${picture.width}x${picture.height}`,
-        );
+      try {
+        const picture = toChannels(await decodeOnce(root, image.name, decoded), channels);
+        if (!image.mask) return { image: picture, mask: new Uint8Array(picture.height * picture.width) };
+        const mask = await decodeOnce(root, image.mask, decoded);
+        if (mask.width !== picture.width || mask.height !== picture.height) {
+          throw new Error(
+            `${image.mask} is ${mask.width}x${mask.height}, image is ${picture.width}x${picture.height}`,
+          );
+        }
+        return { image: picture, mask: binariseMask(mask) };
+      } catch (error) {
+        throw new Error(`class ${className} (${root}): ${(error as Error).message}`);
       }
-      return { image: picture, mask: binariseMask(mask) };
     },
   };
 }
 
+/** Channel counts in the files (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) -> number of images. */
+export type ChannelCounts = Record<string, number>;
+
+/**
+ * The rule for a class's channel count: RGB when any image has colour (gray ones are then repeated into
+ * three channels, which loses nothing), gray otherwise (alpha is dropped). The first file in name order does
+ * not decide it, and neither does a majority, which would throw away the colour of the minority.
+ */
+export function classChannels(counts: ChannelCounts): 1 | 3 {
+  return (counts[3] ?? 0) + (counts[4] ?? 0) > 0 ? 3 : 1;
+}
+
+export interface LoadOptions {
+  /** The class's channel count, when the caller has already counted (see classChannels). */
+  channels?: 1 | 3;
+  /** Files already decoded, by name relative to the root (validation's), each used by its first read. */
+  decoded?: DecodedFiles;
+}
+
 /**
  * Opens a class folder for reading. Throws with every layout problem listed if the folder cannot be used;
- * the class's channel count is that of its first image. Pixels are decoded only when a sample is read.
+ * the class's channel count follows `classChannels`. Pixels are decoded only when a sample is read.
  */
-export async function loadClassFolder(root: string): Promise<ClassSet> {
+export async function loadClassFolder(root: string, options: LoadOptions = {}): Promise<ClassSet> {
   const scan = await scanClassFolder(root);
   if (scan.problems.length > 0) {
     throw new Error(`${root} cannot be used as a class folder:\n  ${scan.problems.join("\n  ")}`);
   }
-  const samples = scan.images.map((image) => folderSample(root, image));
-  const first = readImageHeader(await Deno.readFile(join(root, samples[0].name)), samples[0].name);
+  const className = scan.className!;
+  const samples = scan.images.map((image) => folderSample(root, className, image, options.decoded));
+  let channels = options.channels;
+  if (channels === undefined) {
+    const counts: ChannelCounts = {};
+    for (const { name } of samples) {
+      const header = readImageHeader(await Deno.readFile(join(root, name)), name);
+      counts[header.channels] = (counts[header.channels] ?? 0) + 1;
+    }
+    channels = classChannels(counts);
+  }
   return {
-    name: basename(root),
-    channels: first.channels >= 3 ? 3 : 1,
+    name: className,
+    channels,
     fingerprint: await fingerprint(root, scan.images),
     train: samples.filter((sample) => sample.split === "train"),
     test: samples.filter((sample) => sample.split === "test"),

@@ -52,7 +52,11 @@ function figureRow(
   const cells = CONFIGURATIONS.map((c) => summarise((byConfig.get(c) ?? []).map(pick), digits));
   const means = cells.map((c) => c.mean).filter((m): m is number => m !== null);
   const best = means.length ? (better === "higher" ? Math.max(...means) : Math.min(...means)) : null;
-  return [...label.map((text) => ({ text })), ...cells.map((c) => ({ text: c.text, best: c.mean === best }))];
+  // An undefined cell ("n/a", mean null) is never the best, not even in a row where every cell is undefined.
+  return [
+    ...label.map((text) => ({ text })),
+    ...cells.map((c) => ({ text: c.text, best: c.mean !== null && c.mean === best })),
+  ];
 }
 
 export function groupByConfiguration(

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { deviceError, gradcheck, GRADCHECK_TOL } from "./harness.ts";
 import { OP_CASES } from "./cases/index.ts";
 import { TEST_DEVICES } from "./devices.ts";
+import { cpu } from "../engine/cpu.ts";
+import { Random } from "../engine/random.ts";
 
 for (const c of OP_CASES) {
   Deno.test(`gradcheck float64: ${c.name}`, () => {
@@ -26,4 +28,31 @@ for (const device of TEST_DEVICES) {
       );
     });
   }
+}
+
+for (const device of TEST_DEVICES) {
+  Deno.test(`${device.name}: maxPool2d keeps the first maximum on ties, skips NaN and pools -Infinity, as the reference`, async () => {
+    // Values of three levels, so most windows tie; some NaN, one all -Infinity window, overlapping windows.
+    const shape = [2, 3, 9, 10], rng = new Random(10);
+    const values = Float32Array.from({ length: 540 }, () => {
+      const r = rng.next();
+      return r < 0.05 ? NaN : Math.floor(r * 3);
+    });
+    values.fill(-Infinity, 0, 3).fill(-Infinity, 10, 13).fill(-Infinity, 20, 23);
+    const single = await device.get();
+    for (const [kernel, stride] of [[2, 2], [3, 2], [3, 1]]) {
+      const got = single.maxPool2d(single.fromData(values, shape), kernel, stride);
+      const want = cpu.maxPool2d(cpu.fromData(values, shape), kernel, stride);
+      assert.deepEqual(
+        [...await got.y.data()],
+        [...want.y.cpuData()],
+        `y, kernel ${kernel} stride ${stride}`,
+      );
+      assert.deepEqual(
+        [...await got.argmax.data()],
+        [...want.argmax.cpuData()],
+        `argmax, kernel ${kernel} stride ${stride}`,
+      );
+    }
+  });
 }

@@ -56,8 +56,13 @@ export async function currentCheckpoint(dir: string): Promise<Pointer | null> {
   return pointer;
 }
 
+/** The folder of the checkpoint after `epoch` epochs, e.g. checkpoint-0003. */
+export function checkpointFolder(epoch: number): string {
+  return `checkpoint-${String(epoch).padStart(4, "0")}`;
+}
+
 export async function saveCheckpoint(dir: string, model: Module, optimiser: Adam, state: TrainingState) {
-  const folder = `checkpoint-${String(state.epoch).padStart(4, "0")}`;
+  const folder = checkpointFolder(state.epoch);
   const partial = join(dir, `${folder}.partial`);
   await removeIfPresent(partial);
   await Deno.mkdir(partial, { recursive: true });

@@ -2,7 +2,7 @@
  * The four configurations of Section 8.1. They differ only in where the STN's weights come from and whether
  * the AE's optimiser may change them; everything else (loss, Adam lr 2e-4, weight decay 1e-5) is shared.
  */
-import { loadSafetensors } from "../engine/safetensors.ts";
+import { decodeSafetensors, loadSafetensors } from "../engine/safetensors.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { Autoencoder, type AutoencoderOptions } from "../models/autoencoder.ts";
 import { StnAutoencoder, type StnOptions } from "../models/stn.ts";
@@ -53,6 +53,34 @@ export interface ConfiguredModel {
 }
 
 /**
+ * Checks that `path` holds what orientation pre-training writes (a RotationStn's `localisation.*` tensors),
+ * and otherwise says which file it is and what kind of weights it holds.
+ */
+export async function checkPretrainedStn(path: string): Promise<void> {
+  const expected = `expected the weights.safetensors of a "pretrain" run (tensors localisation.*)`;
+  let bytes;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "does not exist"
+      : `cannot be read (${(e as Error).message})`;
+    throw new Error(`pretrainedStn ${path} ${why}: ${expected}`);
+  }
+  const names = Object.keys(decodeSafetensors(bytes, `pretrainedStn ${path}`).tensors);
+  if (names.length > 0 && names.every((name) => name.startsWith("localisation."))) return;
+  const has = (prefix: string) => names.some((name) => name.startsWith(prefix));
+  const kind = has("stn.localisation.") && has("encoder.")
+    ? "an STN+AE's weights (a configuration run's: encoder.*, decoder.*, stn.*)"
+    : has("encoder.")
+    ? "a plain autoencoder's weights (encoder.*, decoder.*)"
+    : names.length === 0
+    ? "no tensors"
+    : `other tensors (${names.slice(0, 3).join(", ")}${names.length > 3 ? ", ..." : ""})`;
+  throw new Error(`pretrainedStn ${path} holds ${kind}, ${expected}`);
+}
+
+/**
  * Builds a configuration's model. `pretrainedStn` is the safetensors file written by orientation
  * pre-training (a RotationStn's weights, `localisation.*`), required by configurations 3 and 4. A frozen
  * STN takes no gradients and stays out of the optimiser.
@@ -73,6 +101,7 @@ export async function configureModel(
         `configuration ${configuration.id} (${configuration.name}) needs the pre-trained STN's weights file`,
       );
     }
+    await checkPretrainedStn(pretrainedStn);
     const { tensors } = await loadSafetensors(pretrainedStn, options.device);
     await model.stn.loadStateDict(tensors);
     for (const t of Object.values(tensors)) t.dispose();

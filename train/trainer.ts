@@ -21,7 +21,13 @@ import { writeFileAtomic } from "../engine/atomic_write.ts";
 import { saveSafetensors } from "../engine/safetensors.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import type { PatchSet } from "../data/prepare.ts";
-import { currentCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from "./checkpoint.ts";
+import {
+  checkpointFolder,
+  currentCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainingState,
+} from "./checkpoint.ts";
 import type { Objective } from "./objectives.ts";
 import { batchesOf, patchBatch } from "./patch_batch.ts";
 import { ProgressBar } from "./progress.ts";
@@ -103,6 +109,14 @@ async function readLosses(
   return values;
 }
 
+/** What a stopped run leaves to resume from: the checkpoint of `epoch`, or none before the first. */
+function keptCheckpoint(outDir: string, epoch: number): string {
+  if (epoch === 0) {
+    return `and no checkpoint exists yet in ${outDir} (the first is written at the end of epoch 1)`;
+  }
+  return `the checkpoint of epoch ${epoch} in ${outDir} is kept (${join(outDir, checkpointFolder(epoch))})`;
+}
+
 /** The objective over the whole validation set (no gradients), weighted by batch size. */
 async function validationLoss(job: TrainingJob, options: TrainerOptions, epoch: number): Promise<number> {
   const order = Array.from({ length: job.validation.n }, (_, i) => i);
@@ -113,7 +127,9 @@ async function validationLoss(job: TrainingJob, options: TrainerOptions, epoch: 
   );
   const values = await readLosses(
     parts,
-    (k, value) => `non-finite validation loss ${value} at epoch ${epoch}, batch ${k + 1}: training stopped`,
+    (k, value) =>
+      `non-finite validation loss ${value} at epoch ${epoch}, batch ${k + 1}: training stopped, ` +
+      keptCheckpoint(options.outDir, epoch - 1),
   );
   return values.reduce((a, b) => a + b, 0) / job.validation.n;
 }
@@ -161,7 +177,15 @@ async function trainEpoch(
   const start = performance.now();
   let pending: Tensor[] = [], lossSum = 0, step = state.step;
   for (const [k, indices] of batches.entries()) {
-    if (options.signal?.aborted) return null;
+    if (options.signal) {
+      // Steps between loss read-backs never wait, so without this yield a signal (Ctrl-C) would be seen only
+      // at the next read-back, up to `readEvery` steps later.
+      await new Promise((resume) => setTimeout(resume, 0));
+      if (options.signal.aborted) {
+        for (const loss of pending) loss.dispose();
+        return null;
+      }
+    }
     const loss = tidy(() => {
       const value = job.objective(patchBatch(job.train, indices, options.device));
       value.backward();
@@ -177,8 +201,7 @@ async function trainEpoch(
       pending,
       (i, value) =>
         `non-finite training loss ${value} at epoch ${epoch}, step ${first + i + 1} (optimiser step ` +
-        `${state.step + first + i + 1}): training stopped, the checkpoint of epoch ${state.epoch} in ` +
-        `${options.outDir} is kept`,
+        `${state.step + first + i + 1}): training stopped, ${keptCheckpoint(options.outDir, state.epoch)}`,
     );
     values.forEach((v, i) => (lossSum += v * batches[first + i].length));
     pending = [];
@@ -205,6 +228,11 @@ export async function train(job: TrainingJob, options: TrainerOptions): Promise<
     progress: options.progress === undefined ? new ProgressBar() : options.progress,
   };
   const weightsPath = join(outDir, "weights.safetensors");
+  for (const [name, set] of [["training", job.train], ["validation", job.validation]] as const) {
+    if (set.n === 0) {
+      throw new Error(`the ${name} set is empty: prepare more patches (samples) so that both sets hold some`);
+    }
+  }
   const rng = new Random(options.seed);
   let state = await startingState(job, options, rng);
   const session = {

@@ -12,6 +12,12 @@ import { reduceWasm, reduceWat } from "./reduce.ts";
 import { shapeWasm } from "./shape.ts";
 import { adamWasm, adamWat } from "./adam.ts";
 import type { WasmContext, WasmStorage } from "./context.ts";
+import { maxPoolWasm, maxPoolWat } from "./max_pool.ts";
+import { filter2dWasm, filter2dWat } from "./filter2d.ts";
+import { interpolateWasm, interpolateWat } from "./interpolate.ts";
+import { gridSampleWasm, gridSampleWat } from "./grid_sample.ts";
+import { matmulWasm, matmulWat, TILE, type Tile } from "./matmul.ts";
+import { conv2dWasm, conv2dWat } from "./conv2d.ts";
 
 export interface WasmBackend extends Backend, WasmContext {}
 
@@ -20,52 +26,30 @@ export interface WasmOptions {
   threads?: number;
   /** Use relaxed SIMD where the engine has it (default); false forces the mul + add kernels. */
   relaxed?: boolean;
+  /** The GEMM register tile (default TILE, wasm/matmul.ts); others are for bench/wasm_tiles.ts. */
+  tile?: Tile;
 }
 
 /** The WAT functions of every op, for the kernels' features. */
-function kernelFunctions(_relaxed: boolean): string[] {
-  return [...elementwiseWat(), ...reduceWat(), ...adamWat()];
+function kernelFunctions(relaxed: boolean, tile: Tile): string[] {
+  return [
+    ...elementwiseWat(),
+    ...reduceWat(),
+    ...adamWat(),
+    ...maxPoolWat(),
+    ...filter2dWat(),
+    ...interpolateWat(),
+    ...gridSampleWat(),
+    ...matmulWat(relaxed, [tile]),
+    ...conv2dWat([tile]),
+  ];
 }
-
-// WORK IN PROGRESS (never lands): kernels not yet written in WAT. Each helper replaces its group.
-const notYet = (name: string) => () => {
-  throw new Error(`wasm: ${name} is not written yet`);
-};
-const UNWRITTEN: Pick<
-  Backend,
-  | "matmul"
-  | "conv2d"
-  | "conv2dGradInput"
-  | "conv2dGradWeight"
-  | "maxPool2d"
-  | "maxPool2dGrad"
-  | "filter2d"
-  | "interpolate"
-  | "interpolateGrad"
-  | "affineGrid"
-  | "affineGridGrad"
-  | "gridSample"
-  | "gridSampleGrad"
-> = {
-  matmul: notYet("matmul"),
-  conv2d: notYet("conv2d"),
-  conv2dGradInput: notYet("conv2dGradInput"),
-  conv2dGradWeight: notYet("conv2dGradWeight"),
-  maxPool2d: notYet("maxPool2d"),
-  maxPool2dGrad: notYet("maxPool2dGrad"),
-  filter2d: notYet("filter2d"),
-  interpolate: notYet("interpolate"),
-  interpolateGrad: notYet("interpolateGrad"),
-  affineGrid: notYet("affineGrid"),
-  affineGridGrad: notYet("affineGridGrad"),
-  gridSample: notYet("gridSample"),
-  gridSampleGrad: notYet("gridSampleGrad"),
-};
 
 export async function createWasmBackend(options: WasmOptions = {}): Promise<WasmBackend> {
   const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
   const relaxed = (options.relaxed ?? true) && await hasRelaxedSimd();
-  const runtime = await WasmRuntime.create(kernelFunctions(relaxed), threads);
+  const tile = options.tile ?? TILE;
+  const runtime = await WasmRuntime.create(kernelFunctions(relaxed, tile), threads);
   const empty = (shape: Shape) => {
     const size = shape.reduce((a, b) => a * b, 1), bytes = 4 * size;
     return new Tensor(shape, "float32", new Storage(be, { ptr: runtime.alloc(bytes), bytes }, bytes));
@@ -104,7 +88,12 @@ export async function createWasmBackend(options: WasmOptions = {}): Promise<Wasm
     ...reduceWasm(ctx),
     ...shapeWasm(ctx),
     ...adamWasm(ctx),
-    ...UNWRITTEN,
+    ...maxPoolWasm(ctx),
+    ...filter2dWasm(ctx),
+    ...interpolateWasm(ctx),
+    ...gridSampleWasm(ctx),
+    ...matmulWasm(ctx, tile),
+    ...conv2dWasm(ctx, tile),
   };
   return be;
 }

@@ -42,3 +42,12 @@ export function elementLoop(vector: string | null, scalar: string): string {
   }
     ${forLoop("$i", "(local.get $i)", "(local.get $end)", 1, scalar)}`;
 }
+
+/**
+ * The i32 value of an f64 WAT expression holding an integer in (−2^31, 2^31), e.g. after f64.floor.
+ * Adding 1.5·2^52 puts the integer in the low mantissa bits, which are then read as an i32. V8 spends
+ * about 5 ns on i32.trunc_f64_s and i32.trunc_sat_f64_s (range checks), 4 times a floor. Outside that
+ * range, or for NaN, the result is meaningless: use it only for coordinates already tested to be inside.
+ */
+export const integralToI32 = (x: string) =>
+  `(i32.wrap_i64 (i64.reinterpret_f64 (f64.add ${x} (f64.const 6755399441055744))))`;

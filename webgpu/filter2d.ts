@@ -11,6 +11,7 @@
  */
 import type { Kernels } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { separate } from "../engine/ops/filter2d.ts";
 import { bufferOf, FLAT_INDEX_WGSL, gpuTensor, linearWorkgroups, Params, runtimeOf } from "./runtime.ts";
 
 const WG = 256;
@@ -67,20 +68,6 @@ const passSource = (kernel: number[], axis: "row" | "col") => {
   ys[o] = s;
 }`;
 };
-
-/** col and row with k[i][j] = col[i] · row[j] to float64 rounding, or null when k has rank > 1. */
-function separate(kernel: Float64Array, kh: number, kw: number): { col: number[]; row: number[] } | null {
-  let peak = 0;
-  kernel.forEach((v, i) => (peak = Math.abs(v) > Math.abs(kernel[peak]) ? i : peak));
-  const pi = Math.floor(peak / kw), pj = peak % kw, pivot = kernel[peak];
-  if (pivot === 0) return null;
-  const col = Array.from({ length: kh }, (_, i) => kernel[i * kw + pj] / pivot);
-  const row = Array.from({ length: kw }, (_, j) => kernel[pi * kw + j]);
-  const exact = col.every((c, i) =>
-    row.every((r, j) => Math.abs(c * r - kernel[i * kw + j]) <= 1e-15 * Math.abs(pivot))
-  );
-  return exact ? { col, row } : null;
-}
 
 /** Record one filter pass of x into a new [N, C, Ho, Wo] tensor, zero padding by [padH, padW]. */
 function filterPass(

@@ -20,7 +20,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let o = flatIndex(wid, nwg, lid);
   if (o >= p.n) { return; }
   let ow = o % p.Wo; let oh = (o / p.Wo) % p.Ho; let plane = o / (p.Wo * p.Ho);
-  var best = -3.4028235e38; var at = oh * p.s * p.W + ow * p.s;
+  var best = bitcast<f32>(0xff800000u); /* −∞, as the reference */ var at = oh * p.s * p.W + ow * p.s;
   for (var h = oh * p.s; h < oh * p.s + p.k; h++) {
     for (var w = ow * p.s; w < ow * p.s + p.k; w++) {
       let v = xs[(plane * p.H + h) * p.W + w];

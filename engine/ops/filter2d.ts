@@ -83,3 +83,24 @@ export const SOBEL_X: readonly (readonly number[])[] = [
   [-2, 0, 2],
   [-1, 0, 1],
 ];
+
+/**
+ * A separable kernel as a column and a row, k[i][j] = col[i] · row[j] to float64 rounding, or null when k
+ * has rank > 1. The devices run a separable kernel (the Gaussian, the blur, Sobel) as two 1-D passes.
+ */
+export function separate(
+  kernel: Float64Array,
+  kh: number,
+  kw: number,
+): { col: number[]; row: number[] } | null {
+  let peak = 0;
+  kernel.forEach((v, i) => (peak = Math.abs(v) > Math.abs(kernel[peak]) ? i : peak));
+  const pi = Math.floor(peak / kw), pj = peak % kw, pivot = kernel[peak];
+  if (pivot === 0) return null;
+  const col = Array.from({ length: kh }, (_, i) => kernel[i * kw + pj] / pivot);
+  const row = Array.from({ length: kw }, (_, j) => kernel[pi * kw + j]);
+  const exact = col.every((c, i) =>
+    row.every((r, j) => Math.abs(c * r - kernel[i * kw + j]) <= 1e-15 * Math.abs(pivot))
+  );
+  return exact ? { col, row } : null;
+}

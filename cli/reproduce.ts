@@ -6,9 +6,9 @@ import { parseArgs } from "node:util";
 import type { DeviceName } from "../engine/backend.ts";
 import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
-import { SYNTHETIC_CLASSES, syntheticClass } from "../data/synthetic/classes.ts";
+import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
-import type { ClassSet } from "../data/class_set.ts";
+import { type ClassSet, withDefects } from "../data/class_set.ts";
 import { writeReport } from "../report/html.ts";
 import { callerPath } from "./caller_path.ts";
 import { formatDuration } from "../train/progress.ts";
@@ -32,6 +32,8 @@ Options:
   --preset NAME    ${Object.keys(PRESETS).join(" | ")} (default: default)
   --data DIR       an MVTec AD-layout class folder to use instead of the embedded classes (repeatable)
   --classes LIST   comma-separated subset of the classes (default: all)
+  --defects LIST   evaluate only these defect types (and test/good), e.g. thread_top for the MVTec screw as
+                   the paper does; every class run must have each of them (default: every type)
   --seeds LIST     comma-separated seeds (default: the preset's)
   --device NAME    auto (default: the fastest device here) or ${deviceNames().join(", ")}
   --threads N      threads for a CPU-side device (default: every core, ${navigator.hardwareConcurrency} here)
@@ -51,6 +53,7 @@ Examples:
   deno task reproduce                                   # the default preset, about 45 minutes on 2 cores
   deno task reproduce --preset smoke --out runs/smoke   # the whole pipeline in a few minutes; numbers mean nothing
   deno task reproduce --data ~/mvtec/screw --data ~/mvtec/carpet --seeds 1,2,3
+  deno task reproduce --data ~/mvtec/screw --defects thread_top    # the paper's screw protocol
   deno task reproduce --preset paper --out runs/paper --plan > plan.txt   # then run each line anywhere
   deno task reproduce --collect runs/paper
 `;
@@ -64,6 +67,7 @@ interface Options {
   preset: string;
   data: string[];
   classes: string[] | null;
+  defects: string[] | null;
   seeds: number[] | null;
   device: DeviceName;
   threads: number | undefined;
@@ -91,6 +95,7 @@ function optionsOf(args: string[]): Options | null {
       preset: { type: "string", default: "default" },
       data: { type: "string", multiple: true, default: [] },
       classes: { type: "string" },
+      defects: { type: "string" },
       seeds: { type: "string" },
       device: { type: "string", default: "auto" },
       threads: { type: "string" },
@@ -121,6 +126,7 @@ function optionsOf(args: string[]): Options | null {
     preset: values.preset!,
     data: values.data!.map((d) => resolve(callerPath(d))),
     classes: values.classes?.split(",").map((s) => s.trim()) ?? null,
+    defects: values.defects?.split(",").map((s) => s.trim()).filter((s) => s) ?? null,
     seeds: seeds ?? null,
     device: values.device!,
     threads: parseThreads(values.threads),
@@ -169,7 +175,8 @@ function classSources(o: Options, synthetic: ProtocolContext["preset"]["syntheti
   }
   if (!o.data.length) {
     for (const name of SYNTHETIC_CLASSES) {
-      sources.set(name, () => Promise.resolve(syntheticClass(name, synthetic)));
+      const set = () => syntheticClass(name, synthetic);
+      sources.set(name, () => Promise.resolve(o.defects ? withDefects(set(), o.defects) : set()));
     }
   }
   const names = o.classes ?? [...sources.keys()];
@@ -182,10 +189,14 @@ function classSources(o: Options, synthetic: ProtocolContext["preset"]["syntheti
     const failures = [];
     for (const id of classes) {
       const dir = ids.get(id);
-      if (!dir || validated.has(id)) continue;
+      if (!dir) {
+        if (o.defects) withDefectsOrUsage(syntheticClass(id as SyntheticClassName, synthetic), o.defects);
+        continue;
+      }
+      if (validated.has(id)) continue;
       try {
         const set = await openValidatedClassFolder(dir, (line) => console.error(`class ${id}: ${line}`));
-        validated.set(id, { ...set, name: id });
+        validated.set(id, o.defects ? withDefects({ ...set, name: id }, o.defects) : { ...set, name: id });
       } catch (e) {
         failures.push((e as Error).message);
       }
@@ -200,12 +211,21 @@ export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+function withDefectsOrUsage(set: ClassSet, defects: string[]): ClassSet {
+  try {
+    return withDefects(set, defects);
+  } catch (e) {
+    throw new UsageError(`--defects ${defects.join(",")}: ${(e as Error).message}`);
+  }
+}
+
 function planCommands(o: Options, out: string, runs: RunSpec[]): string[] {
   const flags = [
     "--preset",
     o.preset,
     ...o.data.flatMap((d) => ["--data", d]),
     ...(o.classes ? ["--classes", o.classes.join(",")] : []),
+    ...(o.defects ? ["--defects", o.defects.join(",")] : []),
     ...(o.seeds ? ["--seeds", o.seeds.join(",")] : []),
     "--device",
     o.device,
@@ -291,7 +311,7 @@ async function main(args: string[]): Promise<void> {
     seeds,
     startedAt: new Date().toISOString(),
     wallSeconds: 0,
-    settings: { ...preset, data: o.data },
+    settings: { ...preset, data: o.data, ...(o.defects ? { defects: o.defects } : {}) },
   };
   const existing = await readSummary(out);
   if (existing && !o.resume && !o.only) {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { DeviceName, Sampler } from "../engine/backend.ts";
 import "../backends.ts";
 import { deviceNames, openDevice, parseThreads, setDeviceOptions } from "../engine/device.ts";
-import type { ClassSet } from "../data/class_set.ts";
+import { type ClassSet, withDefects } from "../data/class_set.ts";
 import { prepareTrainingSets } from "../data/prepare.ts";
 import { SYNTHETIC_CLASSES, syntheticClass, type SyntheticClassName } from "../data/synthetic/classes.ts";
 import { openValidatedClassFolder } from "../data/validate_folder.ts";
@@ -15,11 +15,12 @@ import { heldOutCopies, runConfiguration, runPretrainStn } from "../experiments/
 import { currentCheckpoint } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../engine/atomic_write.ts";
 import { checkPretrainedStn, configurationNamed, PAPER_LEARNING_RATE } from "../train/configurations.ts";
+import type { AutoencoderInit } from "../models/autoencoder.ts";
 import { callerPath } from "./caller_path.ts";
 
 export const HELP = `deno task train --config FILE [--resume] [--device auto|${
   deviceNames().join("|")
-}] [--threads N] [--out DIR]
+}] [--threads N] [--out DIR] [--defects LIST]
 
 Trains one model as the JSON file says, with a progress bar on stderr, a checkpoint after every epoch and
 per-epoch losses in DIR/log.jsonl; DIR/weights.safetensors and DIR/result.json are written at the end.
@@ -35,10 +36,14 @@ Config fields (defaults in brackets)
                  reference run]; weight decay is the paper's 1e-5
   pretrainedStn  weights.safetensors of a "pretrain" run (configurations stn-frozen and stn-finetuned)
   channels [the class's]   latent [100]   sampler ["exact"; "naive" is the TF STN sampler]
+  init           the AE's initialisation: "he" (He's, for LeakyReLU 0.2) or "torch" (PyTorch's default) ["he"]
   device ["auto"]
   spreadCopies   rotated copies of a held-out patch for the orientation spread (pretrain) [36]
 
 --threads N sets the threads of a CPU-side device (default: every core, ${navigator.hardwareConcurrency} here).
+--defects LIST keeps only these defect types (and test/good) of the class, e.g. thread_top for the MVTec
+screw as the paper evaluates it; each must be a defect type of the class. Training reads no defective image,
+so the list is checked and recorded in result.json for the evaluation (reproduce --defects does that).
 
 Example
   {"class": "screw", "run": "pretrain", "out": "runs/screw-stn", "epochs": 4}
@@ -60,6 +65,7 @@ interface TrainConfig {
   pretrainedStn: string | null;
   channels?: 1 | 3;
   latent: number;
+  init: AutoencoderInit;
   sampler: Sampler;
   device: DeviceName;
   spreadCopies: number;
@@ -71,6 +77,7 @@ const DEFAULTS = {
   seed: 1,
   pretrainedStn: null,
   latent: 100,
+  init: "he",
   sampler: "exact",
   device: "auto",
   spreadCopies: 36,
@@ -96,6 +103,7 @@ const FIELDS: Record<keyof TrainConfig, [(v: unknown) => boolean, string]> = {
   pretrainedStn: [(v) => v === null || typeof v === "string", "a weights file"],
   channels: [(v) => v === 1 || v === 3, "1 or 3"],
   latent: [(v) => Number.isInteger(v) && (v as number) >= 1, "a positive integer"],
+  init: [(v) => v === "he" || v === "torch", `"he" or "torch"`],
   sampler: [(v) => v === "exact" || v === "naive", `"exact" or "naive"`],
   device: [(v) => v === "auto" || deviceNames().includes(v as string), `"auto" or one of ${deviceNames()}`],
   spreadCopies: [(v) => Number.isInteger(v) && (v as number) >= 2, "an integer >= 2"],
@@ -150,6 +158,7 @@ interface RunIdentity {
   samples: number;
   channels: 1 | 3 | "the class's";
   latent: number;
+  init: AutoencoderInit;
   sampler: Sampler;
 }
 
@@ -166,6 +175,7 @@ function identityOf(config: TrainConfig): RunIdentity {
     samples: config.samples,
     channels: config.channels ?? "the class's",
     latent: config.latent,
+    init: config.init,
     sampler: config.sampler,
   };
 }
@@ -213,6 +223,7 @@ async function main(): Promise<void> {
       device: { type: "string" },
       threads: { type: "string" },
       out: { type: "string" },
+      defects: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -234,7 +245,9 @@ async function main(): Promise<void> {
   const identity = identityOf(config);
   await checkRunFolder(out, values.resume, identity);
   if (config.pretrainedStn) await checkPretrainedStn(config.pretrainedStn);
-  const set = await classSet(config.class);
+  const defects = values.defects?.split(",").map((d) => d.trim()).filter((d) => d) ?? null;
+  const whole = await classSet(config.class);
+  const set = defects ? withDefects(whole, defects) : whole;
   setDeviceOptions({ threads: parseThreads(values.threads) });
   const device = await openDevice(deviceName as string);
   const { train, validation } = await prepareTrainingSets(set, {
@@ -258,6 +271,7 @@ async function main(): Promise<void> {
     outDir: out,
     resume: values.resume,
     latent: config.latent,
+    init: config.init,
     sampler: config.sampler,
     signal: stop.signal,
   };
@@ -275,7 +289,11 @@ async function main(): Promise<void> {
       pretrainedStn: config.pretrainedStn,
       lr: identity.lr,
     });
-  const text = JSON.stringify({ config: { ...config, out }, device: device.name, ...result }, null, 2);
+  const text = JSON.stringify(
+    { config: { ...config, out, ...(defects ? { defects } : {}) }, device: device.name, ...result },
+    null,
+    2,
+  );
   await writeFileAtomic(join(out, "result.json"), text + "\n");
   console.log(text);
 }

@@ -32,3 +32,23 @@ export interface ClassSet {
 }
 
 export const GOOD = "good";
+
+/**
+ * The class with only the test images of the named defect types (and test/good): the paper evaluates the
+ * MVTec screw on thread_top alone. Each name must be a defect type of the class.
+ */
+export function withDefects(set: ClassSet, defects: readonly string[]): ClassSet {
+  const present = [...new Set(set.test.map((s) => s.defect).filter((d) => d !== GOOD))];
+  const missing = defects.filter((d) => !present.includes(d));
+  if (defects.length === 0 || missing.length) {
+    throw new Error(
+      `class ${set.name} has no defect type ${missing.map((d) => `"${d}"`).join(", ") || "(none named)"}; ` +
+        `it has ${present.join(", ") || "none"}`,
+    );
+  }
+  return {
+    ...set,
+    fingerprint: `${set.fingerprint} defects=${[...defects].sort().join(",")}`,
+    test: set.test.filter((s) => s.defect === GOOD || defects.includes(s.defect)),
+  };
+}

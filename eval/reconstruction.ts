@@ -40,3 +40,27 @@ export function meanSsim(validSsim: Float32Array, shape: BatchShape, content: Ui
   if (count === 0) throw new Error("content mask is empty, expected at least one pixel for the mean SSIM");
   return sum / count;
 }
+
+/**
+ * The average image of a set of patches [N, C, H, W] with content masks [N, H, W]: per pixel and channel,
+ * the mean over the patches whose content covers that pixel (0 where none does). It minimises the
+ * content-masked L2 that the AE trains on among outputs that ignore the input, so it is what an
+ * autoencoder on the average-image plateau outputs for every input: the baseline of the training check.
+ */
+export function averageImage(images: Float32Array, content: Uint8Array, shape: BatchShape): Float32Array {
+  const [n, channels, h, w] = shape, plane = h * w;
+  if (images.length !== n * channels * plane || content.length !== n * plane) {
+    throw new Error(
+      `averageImage: ${images.length} values and ${content.length} mask pixels, expected [${shape}] and [${n}, ${h}, ${w}]`,
+    );
+  }
+  const sum = new Float64Array(channels * plane), count = new Float64Array(plane);
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < plane; i++) {
+      if (!content[k * plane + i]) continue;
+      count[i]++;
+      for (let c = 0; c < channels; c++) sum[c * plane + i] += images[(k * channels + c) * plane + i];
+    }
+  }
+  return Float32Array.from(sum, (v, j) => (count[j % plane] ? v / count[j % plane] : 0));
+}

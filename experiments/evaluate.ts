@@ -7,7 +7,7 @@ import type { Backend } from "../engine/backend.ts";
 import type { DefectMap } from "../eval/defect_maps.ts";
 import { evaluateDetection } from "../eval/detection.ts";
 import type { BatchShape } from "../eval/image_batch.ts";
-import { meanSsim, reconstructionMse } from "../eval/reconstruction.ts";
+import { averageImage, meanSsim, reconstructionMse } from "../eval/reconstruction.ts";
 import { l2Residual, ssimResidual } from "../eval/residual.ts";
 import { validSsimMap } from "../eval/ssim_map.ts";
 import type { DetectionFigures } from "./results.ts";
@@ -32,6 +32,31 @@ export async function reconstructionQuality(
     mse255: reconstructionMse(r.input, r.output, r.shape, r.content),
     ssim: meanSsim(await validSsimMap(r, device), r.shape, r.content),
   };
+}
+
+/**
+ * The average-image baseline: the per-pixel mean of the training patches over their content (rotated and
+ * zero-padded as the AE sees them; eval/reconstruction.ts averageImage), taken as the reconstruction of
+ * every held-out patch and scored as reconstructionQuality scores a model, in the held-out patches' frame
+ * and content region. An AE that has learned nothing but that mean scores this; the training check compares
+ * the plain AE's MSE with it.
+ */
+export async function averageImageBaseline(
+  training: { n: number; channels: number; size: number; images: Float32Array; content: Uint8Array },
+  heldOut: Reconstructions,
+  device: Backend,
+): Promise<{ mse255: number; ssim: number }> {
+  const { n: count, channels, size } = training;
+  const mean = averageImage(training.images, training.content, [count, channels, size, size]);
+  const [n, c, h, w] = heldOut.shape;
+  if (mean.length !== c * h * w) {
+    throw new Error(
+      `average image has ${mean.length} values, held-out patches are ${c}x${h}x${w}: expected the same size`,
+    );
+  }
+  const output = new Float32Array(n * mean.length);
+  for (let k = 0; k < n; k++) output.set(mean, k * mean.length);
+  return await reconstructionQuality({ ...heldOut, output }, device);
 }
 
 /** Group per-patch maps into one map per source image, stacking its patches vertically. */

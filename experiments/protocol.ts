@@ -16,7 +16,7 @@ import { writePngFile } from "../data/image_file.ts";
 import { type PatchSet, prepareTestSet, prepareTrainingSets } from "../data/prepare.ts";
 import { storeDetectionSettings } from "../detect/detector.ts";
 import { writeFileAtomic } from "../engine/atomic_write.ts";
-import { detection, reconstructionQuality, type Reconstructions } from "./evaluate.ts";
+import { averageImageBaseline, detection, reconstructionQuality, type Reconstructions } from "./evaluate.ts";
 import { exampleGrid, mostDefective } from "./example_grid.ts";
 import { samplerRoundTrip } from "./fig4.ts";
 import type { Preset } from "./presets.ts";
@@ -255,7 +255,9 @@ async function configuration(
     test: d.test,
     device: ctx.device,
   });
-  const quality = await reconstructionQuality(goodPatches(recon, d.set), ctx.device);
+  const heldOut = goodPatches(recon, d.set);
+  const quality = await reconstructionQuality(heldOut, ctx.device);
+  const baseline = await averageImageBaseline(d.train, heldOut, ctx.device);
   const found = await detection(recon, ctx.device);
   await storeDetectionSettings(run.weightsPath, {
     thresholds: {
@@ -275,6 +277,7 @@ async function configuration(
     curve: run.curve.map(({ epoch, step, trainLoss, valLoss }) => ({ epoch, step, trainLoss, valLoss })),
     mse255: quality.mse255,
     ssim: quality.ssim,
+    averageImage: baseline,
     detection: { ssim: found.ssim, l2: found.l2 },
     imagesPerSecond: run.imagesPerSecond,
     trainSeconds,

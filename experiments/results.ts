@@ -51,6 +51,12 @@ export interface ConfigurationResult {
   /** Tables 3-5: over held-out defect-free patches, content region only. */
   mse255: number;
   ssim: number;
+  /**
+   * The same two figures for the average image of the class's training patches on the same held-out
+   * patches (experiments/evaluate.ts averageImageBaseline): the training check's baseline. Absent in
+   * results written before the check existed.
+   */
+  averageImage?: { mse255: number; ssim: number };
   detection: { ssim: DetectionFigures; l2: DetectionFigures };
   imagesPerSecond: number;
   trainSeconds: number;

@@ -16,7 +16,7 @@ import { noGrad, tidy } from "../engine/tensor.ts";
 import { type ClassSet, GOOD } from "../data/class_set.ts";
 import { type Geometry, PAPER_GEOMETRY, type PatchSet, preparePatch } from "../data/prepare.ts";
 import { resize } from "../data/transform.ts";
-import { Autoencoder } from "../models/autoencoder.ts";
+import { Autoencoder, type AutoencoderInit } from "../models/autoencoder.ts";
 import { RotationStn, StnAutoencoder } from "../models/stn.ts";
 import {
   configurationNamed,
@@ -41,6 +41,8 @@ export interface RunOptions {
   resume?: boolean;
   /** Latent size d (100). */
   latent?: number;
+  /** The AE's weight initialisation (default "he"; see models/autoencoder.ts). */
+  init?: AutoencoderInit;
   sampler?: Sampler;
   /** Progress bar on stderr (default true). */
   progress?: boolean;
@@ -293,10 +295,17 @@ export async function lossVersusAngleCurves(
 }
 
 function modelOptions(
-  o: { device: Backend; latent?: number; sampler?: Sampler; seed?: number },
+  o: { device: Backend; latent?: number; init?: AutoencoderInit; sampler?: Sampler; seed?: number },
   channels: 1 | 3,
 ) {
-  return { channels, latent: o.latent, sampler: o.sampler, rng: new Random(o.seed ?? 0), device: o.device };
+  return {
+    channels,
+    latent: o.latent,
+    init: o.init,
+    sampler: o.sampler,
+    rng: new Random(o.seed ?? 0),
+    device: o.device,
+  };
 }
 
 function trainerOptions(o: RunOptions) {

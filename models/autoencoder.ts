@@ -9,6 +9,11 @@
  * layer's kernel, stride and padding inverts its output size), ending in a sigmoid. LeakyReLU(0.2) follows
  * every layer except the latent one and the last decoder one. Parameters are named as in an nn.Sequential
  * (`encoder.0.weight`, ..., `decoder.16.bias`), so PyTorch safetensors map one to one.
+ *
+ * Initialisation (the paper states none): He's, for LeakyReLU(0.2), on every conv and deconv weight,
+ * U(±gain·√(3 / fan_in)) with gain = √(2 / (1 + 0.2²)), as `kaiming_uniform_(w, a=0.2)` draws it; biases keep
+ * PyTorch's U(±1/√fan_in). With PyTorch's default (`init: "torch"`, what the parity fixtures use) the AE sits
+ * on the average-image plateau far longer: docs/initialisation.md has the measured steps per class.
  */
 import type { Backend } from "../engine/backend.ts";
 import { Conv2d, ConvTranspose2d, type Layer, LeakyReLU, Module, Sequential, Sigmoid } from "../engine/nn.ts";
@@ -16,6 +21,14 @@ import type { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 
 export const LEAKY_SLOPE = 0.2;
+
+/** "he": He's bound for LeakyReLU(0.2) (the default); "torch": PyTorch's default U(±1/√fan_in). */
+export type AutoencoderInit = "he" | "torch";
+
+/** √(2 / (1 + a²)) · √3: He's uniform bound over PyTorch's default one, 1/√fan_in, for LeakyReLU(a). */
+export function heWeightGain(slope = LEAKY_SLOPE): number {
+  return Math.sqrt(2 / (1 + slope * slope)) * Math.sqrt(3);
+}
 
 export interface AutoencoderOptions {
   channels: 1 | 3;
@@ -25,6 +38,8 @@ export interface AutoencoderOptions {
   size?: number;
   /** Channels of the first layer; the deeper ones have 2x and 4x as many (Table 1: 32). */
   base?: number;
+  /** Weight initialisation (default "he"). */
+  init?: AutoencoderInit;
   rng: Random;
   device?: Backend;
 }
@@ -61,8 +76,14 @@ export class Autoencoder extends Module {
   encoder: Sequential;
   decoder: Sequential;
 
-  constructor({ channels, latent = 100, size = 128, base = 32, rng, device }: AutoencoderOptions) {
+  constructor(
+    { channels, latent = 100, size = 128, base = 32, init = "he", rng, device }: AutoencoderOptions,
+  ) {
     super();
+    if (init !== "he" && init !== "torch") {
+      throw new Error(`Autoencoder: init "${init}", expected "he" or "torch"`);
+    }
+    const weightGain = init === "he" ? heWeightGain() : 1;
     if (!Number.isInteger(size / 16) || size < 16) {
       throw new Error(`Autoencoder: input size ${size} must be a multiple of 16 (four stride-2 layers)`);
     }
@@ -75,13 +96,14 @@ export class Autoencoder extends Module {
         padding: s.padding,
         rng,
         device,
+        weightGain,
       });
       return i === last ? [conv] : [conv, new LeakyReLU(LEAKY_SLOPE)];
     });
     // Decoder layer k undoes encoder layer (last - k): in and out channels swapped, same geometry.
     const decoder: Layer[] = specs.toReversed().flatMap((s, k) => {
       const i = last - k;
-      const geometry = { stride: s.stride, padding: s.padding, rng, device };
+      const geometry = { stride: s.stride, padding: s.padding, rng, device, weightGain };
       const deconv = new ConvTranspose2d(s.out, inputs[i], s.kernel, geometry);
       return [deconv, k === last ? new Sigmoid() : new LeakyReLU(LEAKY_SLOPE)];
     });

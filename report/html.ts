@@ -12,7 +12,7 @@ import {
   renderSvg,
   samplerHistograms,
 } from "./charts.ts";
-import { checkClaims, claimMark, trainingCheck } from "./claims.ts";
+import { checkClaims, classCheck, SEED_RULE, trainingCheck } from "./claims.ts";
 import {
   detectionTable,
   escapeHtml,
@@ -45,7 +45,7 @@ const STYLE =
   `body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}td.best{font-weight:bold;background:#eef6ee}.note{color:#666;font-size:12px}
-.yes{color:#176b1c;font-weight:bold}.no{color:#a11;font-weight:bold}.grid img{image-rendering:pixelated;width:128px;margin:1px}
+.held{color:#176b1c;font-weight:bold}.failed{color:#a11;font-weight:bold}.inconclusive,.not-judged{color:#777}.grid img{image-rendering:pixelated;width:128px;margin:1px}
 table.claims td,table.claims th{text-align:left}figure{margin:1em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
 .check{border-left:4px solid #c90;padding:.3em .6em;background:#fff8e6}`;
 
@@ -73,7 +73,7 @@ export async function writeReport(
     speedTable(configs),
   ];
   const claims = checkClaims(classes, configs, pretrain, fig4);
-  const check = trainingCheck(classes, configs);
+  const check = trainingCheck(classes.map((c) => classCheck(c, configs)));
 
   const charts: Chart[] = [
     ...(configs.length ? [learningCurves(configs)] : []),
@@ -115,9 +115,9 @@ export async function writeReport(
   }
 
   const claimRows = claims.map((c) =>
-    `<tr><td>${escapeHtml(c.section)}</td><td>${escapeHtml(c.claim)}</td><td class="${claimMark(c.held)}">${
-      claimMark(c.held)
-    }</td><td>${escapeHtml(c.evidence)}</td></tr>`
+    `<tr><td>${escapeHtml(c.section)}</td><td>${escapeHtml(c.claim)}</td><td class="${
+      c.verdict.replace(" ", "-")
+    }">${c.verdict}</td><td>${escapeHtml(c.evidence)}</td><td>${escapeHtml(c.spread)}</td></tr>`
   ).join("\n");
   const settings = escapeHtml(JSON.stringify(summary.settings, null, 1));
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -132,7 +132,8 @@ seeds ${escapeHtml(summary.seeds.join(", "))}; started ${escapeHtml(summary.star
 Cells are mean ± sample standard deviation over seeds; the best of a row is in bold.</p>
 <p class="check">${escapeHtml(check)}</p>
 <h2>The paper's claims in this run</h2>
-<table class="claims"><thead><tr><th>where</th><th>claim</th><th>held</th><th>evidence (this run)</th></tr></thead><tbody>
+<p class="note">${escapeHtml(SEED_RULE)}</p>
+<table class="claims"><thead><tr><th>where</th><th>claim</th><th>verdict</th><th>evidence (this run, means over seeds)</th><th>paired difference and seed spread</th></tr></thead><tbody>
 ${claimRows}
 </tbody></table>
 <h2>Tables</h2>
@@ -148,9 +149,10 @@ ${grids.join("\n")}
   const markdown = [
     `${check}\n`,
     `## Claims\n`,
-    markdownRow(["where", "claim", "held", "evidence"]),
-    markdownRow(["---", "---", "---", "---"]),
-    ...claims.map((c) => markdownRow([c.section, c.claim, claimMark(c.held), c.evidence])),
+    `${SEED_RULE}\n`,
+    markdownRow(["where", "claim", "verdict", "evidence", "paired difference and seed spread"]),
+    markdownRow(["---", "---", "---", "---", "---"]),
+    ...claims.map((c) => markdownRow([c.section, c.claim, c.verdict, c.evidence, c.spread])),
     "",
     ...tables.map(toMarkdown),
   ].join("\n");

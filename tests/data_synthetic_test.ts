@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Random } from "../engine/random.ts";
-import { GOOD } from "../data/class_set.ts";
+import { GOOD, withDefects } from "../data/class_set.ts";
 import { loadClassFolder } from "../data/mvtec_folder.ts";
 import {
   renderSample,
@@ -117,4 +117,17 @@ Deno.test("make-data's writer produces an MVTec folder that validates and loads 
     assert.deepEqual(a.mask, b.mask, `test sample ${i}`);
     assert.deepEqual(a.image.data, b.image.data, `test sample ${i}`);
   }
+});
+
+Deno.test("withDefects keeps test/good and the named defect types, and names the types a class has", () => {
+  const screw = syntheticClass("screw", SMALL);
+  const threadTop = withDefects(screw, ["thread_top"]);
+  const kinds = (set: typeof screw) => [...new Set(set.test.map((s) => s.defect))];
+  assert.deepEqual(kinds(threadTop), [GOOD, "thread_top"]);
+  assert.equal(threadTop.train.length, screw.train.length);
+  assert.notEqual(threadTop.fingerprint, screw.fingerprint, "the patch cache keeps the sets apart");
+  assert.throws(
+    () => withDefects(screw, ["thread_top", "crack"]),
+    /class screw has no defect type "crack"; it has scratch, thread_side, thread_top/,
+  );
 });

@@ -185,6 +185,34 @@ Deno.test("STN: He initialisation of the ReLU layers (bound √(6 / fan_in)), a 
   for (const p of params.slice(-2)) assert.ok(p.cpuData().every((v) => v === 0));
 });
 
+Deno.test("autoencoder: He's bound for LeakyReLU(0.2) by default, PyTorch's default with init: \"torch\"", () => {
+  const weightsOf = (ae: Autoencoder) => ae.parameters().filter((p) => p.ndim > 1);
+  const he = weightsOf(new Autoencoder({ channels: 1, rng: new Random(12) }));
+  const torch = weightsOf(new Autoencoder({ channels: 1, init: "torch", rng: new Random(12) }));
+  assert.equal(he.length, 18); // nine convolutions, nine transposed convolutions
+  for (const [k, weights] of [he, torch].entries()) {
+    for (const w of weights) {
+      // PyTorch's fan_in: size(1) x kh x kw, so Cout·k² for a transposed convolution's [Cin, Cout, k, k].
+      const fanIn = w.size / w.shape[0];
+      const variance = k === 0 ? 2 / (1 + 0.2 ** 2) / fanIn : 1 / (3 * fanIn);
+      const bound = Math.fround(Math.sqrt(3 * variance)), values = w.cpuData();
+      let squares = 0, largest = 0;
+      for (const v of values) {
+        squares += v * v;
+        largest = Math.max(largest, Math.abs(v));
+      }
+      // Every layer has at least 512 draws (the first and last: 32·1·4·4), whose sample variance has a
+      // relative std of √(0.8 / n) ≤ 0.04: 25% is over six of them. He's is 3.8 times PyTorch's default.
+      assert.ok(largest <= bound, `${w.shape}: max |w| ${largest} above ${bound}`);
+      assert.ok(Math.abs(squares / values.length / variance - 1) < 0.25, `${w.shape}: variance`);
+    }
+  }
+  assert.throws(
+    () => new Autoencoder({ channels: 1, init: "xavier" as "he", rng: new Random(0) }),
+    /init "xavier", expected "he" or "torch"/,
+  );
+});
+
 Deno.test("STN rotation by -a undoes the data pipeline's rotation by a (orientation a + alpha)", () => {
   const size = 64, degrees = 37;
   const image = createImage(1, size, size);

@@ -120,6 +120,16 @@ Deno.test("reproduce --plan prints one command per run, in two stages; --only ru
   await Deno.remove(out, { recursive: true });
 });
 
+Deno.test("reproduce --defects: carried into every planned command, each name checked against the class", async () => {
+  const plan = await reproduce("--classes", "screw", "--defects", "thread_top", "--out", "x", "--plan");
+  assert.equal(plan.code, 0, plan.stderr);
+  const commands = plan.stdout.trim().split("\n").filter((l) => !l.startsWith("#"));
+  assert.ok(commands.every((c) => c.includes("--defects thread_top")), plan.stdout);
+  const wrong = await reproduce("--classes", "screw", "--defects", "crack", "--plan");
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /--defects crack: class screw has no defect type "crack"; it has scratch/);
+});
+
 Deno.test("reproduce refuses bad options and unusable data before any work", async () => {
   const bad = await reproduce("--preset", "huge");
   assert.equal(bad.code, 1);

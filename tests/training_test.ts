@@ -220,6 +220,7 @@ Deno.test("train config files: defaults filled in, each mistake named with the f
   assert.equal(config.epochs, 3);
   assert.equal(config.samples, 2000);
   assert.equal(config.sampler, "exact");
+  assert.equal(config.init, "he");
   const bad: [string, RegExp][] = [
     [
       `{"class": "screw", "run": "ae", "out": "x", "epochs": 0}`,
@@ -234,6 +235,10 @@ Deno.test("train config files: defaults filled in, each mistake named with the f
       /a.json: lr is "fast", expected a positive number/,
     ],
     [`{"class": "screw", "run": "ae", "out": "x", "epoch": 3}`, /a.json: unknown field "epoch"/],
+    [
+      `{"class": "screw", "run": "ae", "out": "x", "init": "xavier"}`,
+      /a.json: init is "xavier", expected "he" or "torch"/,
+    ],
     [`{"class": "screw", "run": "ae"}`, /a.json: "out" is missing/],
     [`[1, 2]`, /a.json must hold a JSON object/],
     [`{"class": }`, /a.json is not JSON/],

@@ -228,6 +228,7 @@ Deno.test("train --resume refuses a config that differs from the run's, naming t
       samples: 40,
       channels: "the class's",
       latent: 100,
+      init: "he",
       sampler: "exact",
     }),
   );

@@ -84,19 +84,21 @@ Deno.test("both textures have one dominant direction, at the random angle they r
   for (const make of [twillRib, brushed]) {
     for (let seed = 0; seed < 3; seed++) {
       const texture = make(new Random(seed), 512);
-      // Measured at the scale the models see (a 512 image ends about 2.8x smaller): at full size the 3-8 px
-      // streaks are too fine for central differences, whose direction error grows with frequency.
-      const seen = resize({ channels: 1, height: 512, width: 512, data: texture.pixels }, 128, 128);
-      const { angle, coherence } = dominantGradient({ ...texture, size: 128, pixels: seen.data });
+      // Measured at the scale of Eq. 7, which the STN minimises on a 64x64 copy of a prepared patch (a 512
+      // image ends about 5.7x smaller): the fine threads and streaks, low in contrast but steep, would
+      // otherwise outweigh the broad ribs in the gradients, and central differences err more with frequency.
+      const seen = resize({ channels: 1, height: 512, width: 512, data: texture.pixels }, 64, 64);
+      const { angle, coherence } = dominantGradient({ ...texture, size: 64, pixels: seen.data });
       // Gradients run across the stripes: 90 degrees from the stripe direction, modulo 180.
       const offset = (((angle - texture.direction - Math.PI / 2) % Math.PI) + 1.5 * Math.PI) % Math.PI -
         Math.PI / 2;
-      // 20 seeds measured: offsets within 2.4 degrees, coherence at least 0.96.
+      // 20 seeds measured: offsets within 0.7 degrees; coherence at least 0.84 (texture1, whose thread
+      // segments cross the ribs) and 0.97 (texture2).
       assert.ok(
         Math.abs(offset) < (3 * Math.PI) / 180,
         `${make.name} seed ${seed}: ${(offset * 180) / Math.PI} degrees off`,
       );
-      assert.ok(coherence > 0.9, `${make.name} seed ${seed}: coherence ${coherence}`);
+      assert.ok(coherence > 0.8, `${make.name} seed ${seed}: coherence ${coherence}`);
     }
   }
 });

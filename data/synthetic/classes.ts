@@ -35,7 +35,7 @@ export const DEFAULT_SYNTHETIC: SyntheticOptions = {
 };
 
 /** Bump when a generator's output changes, so cached preparations of the old output are not reused. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 
 export const TEXTURE_DEFECTS = ["broken_thread", "hole", "scratch", "stain"] as const;
 
@@ -62,7 +62,7 @@ function textureGenerator(make: (random: Random, size: number) => Texture): Gene
         drawScratch(defective, size, random, innerPoint(random, size), random.uniform(0.08, 0.4) * size);
       } else if (defect === "hole") drawHole(defective, size, random);
       else if (defect === "stain") drawStain(defective, size, random);
-      else drawBrokenThreads(defective, size, random, texture.direction, texture.period);
+      else drawBrokenThreads(defective, size, random, texture.direction, texture.thread);
       return { good: texture.pixels, defective };
     },
   };

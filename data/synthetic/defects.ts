@@ -102,18 +102,18 @@ export function drawStain(pixels: Float32Array, size: number, random: Random): v
 }
 
 /**
- * Broken or missing threads: a band along the stripes, `period`-scaled, where the structure is flattened
- * towards the image mean, as if threads were pulled out.
+ * Broken or missing threads: a band along the stripes, scaled by the texture's thread width, where the
+ * structure is flattened towards the image mean, as if threads were pulled out.
  */
 export function drawBrokenThreads(
   pixels: Float32Array,
   size: number,
   random: Random,
   direction: number,
-  period: number,
+  thread: number,
 ): void {
   const centre = innerPoint(random, size);
-  const halfLength = random.uniform(1.5, 4) * period, halfWidth = random.uniform(0.5, 1.2) * period;
+  const halfLength = random.uniform(1.5, 4) * thread, halfWidth = random.uniform(0.5, 1.2) * thread;
   const keep = random.uniform(0.05, 0.5);
   const mean = pixels.reduce((s, v) => s + v, 0) / pixels.length;
   const cos = Math.cos(direction), sin = Math.sin(direction);

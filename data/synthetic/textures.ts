@@ -1,13 +1,22 @@
 /**
  * The two embedded texture classes. Both have ONE dominant direction, drawn uniformly per image, so the
- * orientation spread is what a spatial transformer can remove. Periods are set in pixels of a 512 image:
- * preparation shrinks by 512/256 and then 181/128, about 2.83 in all, so a 34 px period becomes 12 px in
- * a prepared 128x128 patch, a scale the autoencoder can reconstruct.
+ * orientation spread is what a spatial transformer can remove. Lengths are set in pixels of a 512 image:
+ * preparation shrinks by 512/256 and then 181/128, about 2.83 in all, so 140 px becomes 50 px in a prepared
+ * 128x128 patch.
  *
- *   texture1, "twill rib": ribs with a raised sinusoidal profile, cut into thread segments that are offset
- *     from rib to rib (the diagonal twill step), with fibre noise running along the ribs.
- *   texture2, "brushed": random-phase striations, a sum of cosines across the brushing direction with random
- *     frequencies and phases, fine streaks on top and a slow waviness of the strokes.
+ * Scale. The Table-1 autoencoder sees a patch through an 8x8 map (16 px per cell) and a 100-d code. Its
+ * dominant structure must span several cells to be learned within the budgets we run: with ribs of a 12 px
+ * period (the first version of texture1) the plain AE stayed on the average image for 4,000 training images,
+ * and at 30 px it still did, while at 50 px it left the plateau within 1,600 images and reached 0.12 of the
+ * average image's MSE by 3,200 (PyTorch, He init, Adam lr 2e-4, batch 16; docs/textures.md). So the
+ * dominant, oriented structure is broad (a period of 3 or more cells), and the fine detail that makes it a
+ * fabric (threads, fibres, grain) is low in contrast: the paper's woven fabrics also owe their SSIM of 0.85
+ * to structure the AE can follow, with the finest weave near SSIM's contrast constant.
+ *
+ *   texture1, "wide rib": raised ribs of a 140-160 px period, woven of thread segments that are offset from
+ *     rib to rib (the twill step), with fibre noise running along the ribs.
+ *   texture2, "brushed": random-phase striations, a sum of cosines across the brushing direction with periods
+ *     of 120-240 px, fine streaks on top and a slow waviness of the strokes.
  *
  * Both get uneven lighting and per-pixel sensor noise.
  */
@@ -20,8 +29,10 @@ export interface Texture {
   pixels: Float32Array;
   /** Direction along the stripes, radians from the x axis. */
   direction: number;
-  /** Stripe period in pixels. */
+  /** Period of the dominant stripes in pixels. */
   period: number;
+  /** Width of a thread in pixels: the scale of a broken-thread defect. */
+  thread: number;
 }
 
 /** Stripe coordinates of pixel (x, y): across the stripes (u) and along them (v), from the image centre. */
@@ -50,8 +61,9 @@ function shade(random: Random, size: number, direction: number, value: (u: numbe
 export function twillRib(random: Random, size: number): Texture {
   const scale = size / 512;
   const direction = random.uniform(0, 2 * Math.PI);
-  const period = random.uniform(30, 38) * scale;
-  const segment = period * random.uniform(1.4, 1.9);
+  const period = random.uniform(140, 160) * scale;
+  // Thread segments along the ribs, a fine scale at low contrast (6-8 px in a prepared patch).
+  const segment = random.uniform(16, 22) * scale;
   const mean = random.uniform(0.42, 0.55), contrast = random.uniform(0.28, 0.36);
   const fibres = valueNoise(random, 256, 16);
   // A raised cosine to the power 1.5: crests narrower than troughs.
@@ -61,16 +73,16 @@ export function twillRib(random: Random, size: number): Texture {
     const height = rib(u / period);
     // Each rib's segments start half a segment after its neighbour's: the twill step.
     const step = (Math.round(u / period) * segment) / 2;
-    return mean + contrast * (height - 0.5) + 0.1 * height * (thread((v + step) / segment) - 0.5) +
+    return mean + contrast * (height - 0.5) + 0.07 * height * (thread((v + step) / segment) - 0.5) +
       0.035 * fibres(u / 2, v / 32);
   });
-  return { size, pixels, direction, period };
+  return { size, pixels, direction, period, thread: period / 3 };
 }
 
 export function brushed(random: Random, size: number): Texture {
   const scale = size / 512;
   const direction = random.uniform(0, 2 * Math.PI);
-  const striations = tabulate(cosineSum(random, 8, 1 / (50 * scale), 1 / (24 * scale)), size);
+  const striations = tabulate(cosineSum(random, 6, 1 / (240 * scale), 1 / (120 * scale)), size);
   const streaks = tabulate(cosineSum(random, 12, 1 / (8 * scale), 1 / (3 * scale)), size);
   const waveLength = random.uniform(250, 400) * scale, waveAmplitude = random.uniform(0.5, 2) * scale;
   const wavePhase = random.uniform(0, 2 * Math.PI);
@@ -79,7 +91,7 @@ export function brushed(random: Random, size: number): Texture {
     const stroke = u + waveAmplitude * Math.sin((2 * Math.PI * v) / waveLength + wavePhase);
     return mean + contrast * striations(stroke) + 0.035 * streaks(stroke);
   });
-  return { size, pixels, direction, period: 35 * scale };
+  return { size, pixels, direction, period: 180 * scale, thread: 35 * scale };
 }
 
 /**

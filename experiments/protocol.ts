@@ -19,7 +19,7 @@ import { writeFileAtomic } from "../engine/atomic_write.ts";
 import { averageImageBaseline, detection, reconstructionQuality, type Reconstructions } from "./evaluate.ts";
 import { exampleGrid, mostDefective } from "./example_grid.ts";
 import { samplerRoundTrip } from "./fig4.ts";
-import type { Preset } from "./presets.ts";
+import { epochsOf, type Preset } from "./presets.ts";
 import {
   type Configuration,
   type ConfigurationResult,
@@ -243,7 +243,7 @@ async function configuration(
     validation: d.validation,
     device: ctx.device,
     seed: spec.seed,
-    epochs: p.epochs,
+    epochs: epochsOf(p, spec.className),
     batchSize: p.batchSize,
     outDir: dir,
     resume: ctx.resume,

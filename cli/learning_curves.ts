@@ -18,6 +18,7 @@ import {
   type LearningCurve,
   learningCurve,
 } from "../experiments/learning_curve.ts";
+import { PRESETS } from "../experiments/presets.ts";
 import { LEARNED_FRACTION } from "../report/claims.ts";
 import type { AutoencoderInit } from "../models/autoencoder.ts";
 
@@ -34,8 +35,8 @@ Options:
   --inits LIST     he, torch or both (default: he)
   --images N       training images per curve (default 24000)
   --every N        training images between measurements (default 1600)
-  --batch N        batch size (default 16)
-  --samples N      training + validation patches, 80/20 (default 2400, the default preset's)
+  --batch N        batch size (default ${PRESETS.default.batchSize}, the default preset's)
+  --samples N      training + validation patches, 80/20 (default ${PRESETS.default.samples}, the default preset's)
   --seed N         initialisation and shuffling seed (default 1)
   --lr X           Adam's learning rate (default 2e-4, the paper's)
   --device NAME    auto or ${deviceNames().join(", ")}
@@ -183,8 +184,8 @@ async function main(args: string[]): Promise<void> {
   const settings = {
     images: positive("images", values.images, 24000),
     every: positive("every", values.every, 1600),
-    batchSize: positive("batch", values.batch, 16),
-    samples: positive("samples", values.samples, 2400),
+    batchSize: positive("batch", values.batch, PRESETS.default.batchSize),
+    samples: positive("samples", values.samples, PRESETS.default.samples),
     seed: positive("seed", values.seed, 1),
     lr,
   };

@@ -30,7 +30,8 @@ Deno.test({
         preset,
         device: await wasm.get(),
         resume: false,
-        openClass: (name) => Promise.resolve(syntheticClass(name as "texture1" | "texture2", preset.synthetic)),
+        openClass: (name) =>
+          Promise.resolve(syntheticClass(name as "texture1" | "texture2", preset.synthetic)),
       };
       const data = new DataOfClass(ctx);
       const epochs = new Map<string, number>();

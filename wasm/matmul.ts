@@ -376,8 +376,10 @@ function packAPanel(tile: Tile): string {
       i32(0),
       i32(MR),
       1,
+      // An if, not a select: select evaluates both operands, and rows past mr may lie past the memory's end.
       `(f32.store ${dstAt(get("k"), get("i"))}
-        (select (f32.load ${srcAt(get("i"), get("k"))}) (f32.const 0) (i32.lt_s ${get("i")} ${get("mr")})))`,
+        (if (result f32) (i32.lt_s ${get("i")} ${get("mr")})
+          (then (f32.load ${srcAt(get("i"), get("k"))})) (else (f32.const 0))))`,
     ),
   );
   return `(func $pack_a_panel_${tag(tile)} (param $src i32) (param $rs i32) (param $ks i32) (param $mr i32)
@@ -509,8 +511,8 @@ function packB(tile: Tile): string {
   // What the fast paths left: rows k4.. of the full panels (k4 = kc rounded down to 4 after a fast
   // path, else 0), then the partial panel, element by element with zeros past nc.
   const element = `(f32.store ${dstAt(get("jr"), get("k"), get("q"))}
-    (select (f32.load ${srcAt(get("k"), add(get("jr"), get("q")))}) (f32.const 0)
-      (i32.lt_s ${add(get("jr"), get("q"))} ${get("nc")})))`;
+    (if (result f32) (i32.lt_s ${add(get("jr"), get("q"))} ${get("nc")})
+      (then (f32.load ${srcAt(get("k"), add(get("jr"), get("q")))})) (else (f32.const 0))))`;
   const rest = (from: string, to: string, k0: string) =>
     loop("jr", from, to, NR, loop("k", k0, get("kc"), 1, loop("q", i32(0), i32(NR), 1, element)));
   return `(func $pack_b_${tag(tile)} (param $src i32) (param $ks i32) (param $ns i32) (param $kc i32)

@@ -44,7 +44,7 @@ export const PRESETS: Record<string, Preset> = {
   // Sized from learning curves of the plain AE on wasm (batch 8, He init, Adam lr 2e-4; docs/initialisation.md):
   // both textures fall below half the average image's MSE by 1,600 training images, the screw only by 6,400,
   // so the textures get one epoch of 2,400 patches and the screw four (9,600 images; three left seed 1 at
-  // 0.501). Three seeds, so that each claim is judged against the seed-to-seed spread. About 90 minutes on a
+  // 0.501). Three seeds, so that each claim is judged against the seed-to-seed spread. 116 minutes of run time on a
   // 2-core machine: the 30 gave way to "every class learned" and "3 seeds" (README, the default run).
   default: {
     name: "default",

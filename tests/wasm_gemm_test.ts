@@ -21,7 +21,7 @@ import { cpu } from "../engine/cpu.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { createWasmBackend, type WasmBackend } from "../wasm/backend.ts";
-import { slotCounter, TILE } from "../wasm/matmul.ts";
+import { slotCounter, tag, TILE } from "../wasm/matmul.ts";
 import { maxRelativeToPeak } from "./harness.ts";
 import { conv, type ConvCase, convTolerance, randomCase, runConvKernels } from "./conv_cases.ts";
 
@@ -192,7 +192,7 @@ Deno.test("wasm: packing a partial row panel reads no row past M, even at the me
   const dst = runtime.alloc(4 * MR * K), src = runtime.memory.buffer.byteLength - 4 * K;
   const a = [1, 2, 3, 4, 5];
   new Float32Array(runtime.memory.buffer, src, K).set(a);
-  runtime.run(`gemm_pack_a_${TILE.rows}x${TILE.cols}`, [src, 1 << 20, 1, 0, 1, K, K, dst], 1, 1);
+  runtime.run(`gemm_pack_a_${tag(TILE)}`, [src, 1 << 20, 1, 0, 1, K, K, dst], 1, 1);
   const want = a.flatMap((v) => [v, ...Array(MR - 1).fill(0)]);
   assert.deepEqual(Array.from(runtime.f32(dst, MR * K)), want);
   runtime.free(dst, 4 * MR * K);

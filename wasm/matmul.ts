@@ -93,6 +93,12 @@ export const i32 = (n: number) => `(i32.const ${n})`;
 export const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 export const mul = (a: string, b: string) => `(i32.mul ${a} ${b})`;
 export const min = (a: string, b: string) => `(select ${a} ${b} (i32.lt_s ${a} ${b}))`;
+/**
+ * The f32 at `address` where `inside`, else 0. An if, not a select: select evaluates both operands, and an
+ * element past a partial panel may lie past the memory's end.
+ */
+const loadOrZero = (inside: string, address: string) =>
+  `(if (result f32) ${inside} (then (f32.load ${address})) (else (f32.const 0)))`;
 /** i32 locals. */
 export const locals = (...names: string[]) => names.map((n) => `(local $${n} i32)`).join(" ");
 
@@ -376,10 +382,8 @@ function packAPanel(tile: Tile): string {
       i32(0),
       i32(MR),
       1,
-      // An if, not a select: select evaluates both operands, and rows past mr may lie past the memory's end.
       `(f32.store ${dstAt(get("k"), get("i"))}
-        (if (result f32) (i32.lt_s ${get("i")} ${get("mr")})
-          (then (f32.load ${srcAt(get("i"), get("k"))})) (else (f32.const 0))))`,
+        ${loadOrZero(`(i32.lt_s ${get("i")} ${get("mr")})`, srcAt(get("i"), get("k")))})`,
     ),
   );
   return `(func $pack_a_panel_${tag(tile)} (param $src i32) (param $rs i32) (param $ks i32) (param $mr i32)
@@ -510,9 +514,9 @@ function packB(tile: Tile): string {
   );
   // What the fast paths left: rows k4.. of the full panels (k4 = kc rounded down to 4 after a fast
   // path, else 0), then the partial panel, element by element with zeros past nc.
+  const column = add(get("jr"), get("q"));
   const element = `(f32.store ${dstAt(get("jr"), get("k"), get("q"))}
-    (if (result f32) (i32.lt_s ${add(get("jr"), get("q"))} ${get("nc")})
-      (then (f32.load ${srcAt(get("k"), add(get("jr"), get("q")))})) (else (f32.const 0))))`;
+    ${loadOrZero(`(i32.lt_s ${column} ${get("nc")})`, srcAt(get("k"), column))})`;
   const rest = (from: string, to: string, k0: string) =>
     loop("jr", from, to, NR, loop("k", k0, get("kc"), 1, loop("q", i32(0), i32(NR), 1, element)));
   return `(func $pack_b_${tag(tile)} (param $src i32) (param $ks i32) (param $ns i32) (param $kc i32)

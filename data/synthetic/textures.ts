@@ -29,8 +29,6 @@ export interface Texture {
   pixels: Float32Array;
   /** Direction along the stripes, radians from the x axis. */
   direction: number;
-  /** Period of the dominant stripes in pixels. */
-  period: number;
   /** Width of a thread in pixels: the scale of a broken-thread defect. */
   thread: number;
 }
@@ -76,7 +74,7 @@ export function twillRib(random: Random, size: number): Texture {
     return mean + contrast * (height - 0.5) + 0.07 * height * (thread((v + step) / segment) - 0.5) +
       0.035 * fibres(u / 2, v / 32);
   });
-  return { size, pixels, direction, period, thread: period / 3 };
+  return { size, pixels, direction, thread: period / 3 };
 }
 
 export function brushed(random: Random, size: number): Texture {
@@ -91,7 +89,7 @@ export function brushed(random: Random, size: number): Texture {
     const stroke = u + waveAmplitude * Math.sin((2 * Math.PI * v) / waveLength + wavePhase);
     return mean + contrast * striations(stroke) + 0.035 * streaks(stroke);
   });
-  return { size, pixels, direction, period: 180 * scale, thread: 35 * scale };
+  return { size, pixels, direction, thread: 35 * scale };
 }
 
 /**
